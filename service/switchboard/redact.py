@@ -1,0 +1,31 @@
+"""Keep secrets out of everything we emit: logs, error bodies, route records."""
+
+from __future__ import annotations
+
+import re
+
+MASK = "[REDACTED]"
+# Key shapes worth masking even when we do not hold the key: OpenAI/Anthropic `sk-...`, bearer tokens,
+# `x-api-key: ...` echoes, and AWS access key ids.
+_PATTERNS = re.compile(
+    r"(?:sk-[A-Za-z0-9_\-*]{6,}|(?i:bearer)\s+[A-Za-z0-9._\-~+/=*]+|(?i:x-api-key)[\"']?\s*[:=]\s*[\"']?[^\s\"',]+"
+    r"|AKIA[0-9A-Z]{16})"
+)
+_MIN_SECRET_LENGTH = 6
+_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that `redact` masks it (and any long enough prefix a provider echoes)."""
+    if value and len(value) >= _MIN_SECRET_LENGTH:
+        _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+        elif secret[:12] in text and len(secret) > 16:
+            # Providers echo a key's start in auth errors ("Incorrect API key provided: sk-abc1...").
+            text = text.replace(secret[:12], MASK)
+    return _PATTERNS.sub(MASK, text)

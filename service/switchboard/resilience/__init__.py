@@ -1,0 +1,1 @@
+"""Retry timing and circuit breaking: policy only, no I/O."""

@@ -1,0 +1,83 @@
+"""A circuit breaker per target: closed -> open after N consecutive failures -> half-open, one probe.
+
+Hand-written rather than purgatory: the executor asks "may I call?" and records a skipped target as a
+`circuit_open` attempt without any HTTP call, and /readyz reads the states; purgatory wraps the call in a
+context manager that raises instead, and lets every caller through while half-open.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from enum import StrEnum
+
+from switchboard.config import BreakerConfig
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    def __init__(self, threshold: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic):
+        self.threshold = threshold
+        self.cooldown_s = cooldown_s
+        self._clock = clock
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> BreakerState:
+        if self._opened_at is None:
+            return BreakerState.CLOSED
+        if self._probing or self._clock() - self._opened_at >= self.cooldown_s:
+            return BreakerState.HALF_OPEN
+        return BreakerState.OPEN
+
+    def allow(self) -> bool:
+        """May a call go through now? While half-open, only the first caller gets the probe."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return True
+        if state is BreakerState.HALF_OPEN and not self._probing:
+            self._probing = True
+            return True
+        return False
+
+    def record_success(self) -> None:
+        self._failures = 0
+        self._opened_at = None
+        self._probing = False
+
+    def record_failure(self) -> None:
+        self._failures += 1
+        if self._probing or self._failures >= self.threshold:
+            self._opened_at = self._clock()
+        self._probing = False
+
+    def release(self) -> None:
+        """The call ended without a verdict (cancelled, or a failure that says nothing of the target)."""
+        self._probing = False
+
+
+class BreakerBoard:
+    """All the breakers, one per `provider:model` target."""
+
+    def __init__(self, config: BreakerConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self._config = config
+        self._clock = clock
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    def __getitem__(self, key: str) -> CircuitBreaker:
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            breaker = self._breakers[key] = CircuitBreaker(
+                self._config.failure_threshold, self._config.cooldown_s, self._clock
+            )
+        return breaker
+
+    def states(self) -> dict[str, BreakerState]:
+        return {key: breaker.state for key, breaker in self._breakers.items()}
