@@ -59,9 +59,9 @@ class OpenAIAdapter(Adapter):
     def error_detail(self, data: Any) -> str:
         error = data.get("error", data) if isinstance(data, dict) else data
         if isinstance(error, dict):  # OpenAI, vLLM >= 0.10.1 and the older flat vLLM body
-            code = error.get("code") or error.get("type")
+            kinds = dict.fromkeys(str(error[k]) for k in ("type", "code") if error.get(k) is not None)
             message = error.get("message", "")
-            return f"{code}: {message}" if code else str(message)
+            return f"{'/'.join(kinds)}: {message}" if kinds else str(message)
         return str(error)  # vLLM's 401 body is {"error": "Unauthorized"}
 
 

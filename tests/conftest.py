@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import copy
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+import yaml
+
+from switchboard.api import create_app
+from switchboard.config import GatewayConfig, parse_config
+from switchboard.gateway import Switchboard
+from tests.fakes import AnthropicFake, CohereFake, OpenAIFake, VLLMFake
+
+# Recognisable keys: the secrets tests search all captured output for them.
+KEYS = {
+    "OPENAI_API_KEY": "sk-test-openai-SECRET-0001aaaa",
+    "ANTHROPIC_API_KEY": "sk-ant-test-SECRET-0002bbbb",
+    "CO_API_KEY": "co-test-SECRET-0003cccc",
+}
+
+# Fast settings so that retries and breakers show up in milliseconds.
+FAST = {
+    "retry": {"max_retries": 2, "initial_backoff_s": 0.02, "max_backoff_s": 0.1, "jitter": 0.25},
+    "breaker": {"failure_threshold": 3, "cooldown_s": 0.5},
+    "timeouts": {"request_s": 10, "max_request_s": 60, "attempt_s": 2, "connect_s": 1},
+}
+
+
+@dataclass
+class Fakes:
+    openai: OpenAIFake
+    anthropic: AnthropicFake
+    cohere: CohereFake
+    vllm: VLLMFake
+
+    def all(self) -> list[Any]:
+        return [self.openai, self.anthropic, self.cohere, self.vllm]
+
+
+@pytest.fixture(scope="session")
+def fakes() -> Iterator[Fakes]:
+    started = Fakes(
+        OpenAIFake(KEYS["OPENAI_API_KEY"]),
+        AnthropicFake(KEYS["ANTHROPIC_API_KEY"]),
+        CohereFake(KEYS["CO_API_KEY"]),
+        VLLMFake(),
+    )
+    yield started
+    for fake in started.all():
+        fake.close()
+
+
+@pytest.fixture(autouse=True)
+def _reset_fakes(request: pytest.FixtureRequest) -> None:
+    if "fakes" in request.fixturenames:
+        for fake in request.getfixturevalue("fakes").all():
+            fake.reset()
+
+
+@pytest.fixture
+def env(fakes: Fakes) -> dict[str, str]:
+    return {
+        "OPENAI_BASE_URL": f"{fakes.openai.url}/v1",
+        "ANTHROPIC_BASE_URL": fakes.anthropic.url,
+        "CO_API_URL": fakes.cohere.url,
+        "VLLM_BASE_URL": f"{fakes.vllm.url}/v1",
+        **KEYS,
+    }
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def default_config_data() -> dict[str, Any]:
+    return yaml.safe_load(resources.files("switchboard").joinpath("defaults.yaml").read_text())
+
+
+def make_config(**overrides: Any) -> GatewayConfig:
+    """The shipped defaults with fast retry/breaker/timeouts, plus any overrides (deep-merged)."""
+    return parse_config(_merge(_merge(default_config_data(), FAST), overrides), "test config")
+
+
+@pytest.fixture
+async def switchboard(env: dict[str, str]) -> Any:
+    async with Switchboard(make_config(), env) as sb:
+        yield sb
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def serve(env: dict[str, str]) -> Iterator[Callable[..., str]]:
+    """Start the real HTTP service (uvicorn) in a thread; returns its base URL."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(config: GatewayConfig | None = None, environment: dict[str, str] | None = None) -> str:
+        switchboard = Switchboard(config or make_config(), env if environment is None else environment)
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(switchboard), host="127.0.0.1", port=port, log_level="warning",
+                           access_log=False, lifespan="on")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        for _ in range(500):
+            if server.started:
+                break
+            time.sleep(0.01)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def gateway(serve: Callable[..., str]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=serve(), timeout=30) as client:
+        yield client
+
+
+def request_logs(output: str) -> list[dict[str, Any]]:
+    """The one-per-request JSON lines in captured stdout."""
+    lines = []
+    for line in output.splitlines():
+        if line.startswith("{"):
+            record = orjson.loads(line)
+            if record.get("event") == "request":
+                lines.append(record)
+    return lines
+
+
+def outcomes(route_or_path: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """[(provider, outcome)] from `route.attempts` or the log line's `path`."""
+    return [
+        (step["provider"] if "provider" in step else step["target"].split(":")[0], step["outcome"])
+        for step in route_or_path
+    ]

@@ -1,0 +1,8 @@
+"""Fake provider servers that speak the real wire protocols over real HTTP."""
+
+from tests.fakes.anthropic_fake import AnthropicFake
+from tests.fakes.cohere_fake import CohereFake
+from tests.fakes.openai_fake import OpenAIFake, VLLMFake
+from tests.fakes.server import FakeProvider, Reply
+
+__all__ = ["AnthropicFake", "CohereFake", "FakeProvider", "OpenAIFake", "Reply", "VLLMFake"]
