@@ -115,7 +115,7 @@ def test_x_should_retry_false_stops_retries(gateway: httpx.Client, fakes) -> Non
 
 
 def test_insufficient_quota_is_not_retried(gateway: httpx.Client, fakes) -> None:
-    fakes.openai.push(Reply(status=429, error_type="insufficient_quota", error_message="You exceeded your quota"))
+    fakes.openai.push(Reply(status=429, error_type="insufficient_quota", error_code="insufficient_quota", error_message="You exceeded your quota"))
     body = gateway.post("/complete", json={"text": "hi", "task_type": "creative_writing"}).json()
     assert outcomes(body["route"]["attempts"]) == [("openai", "quota_exceeded"), ("anthropic", "ok")]
 
@@ -131,7 +131,7 @@ def test_breaker_opens_skips_without_calls_then_one_probe_closes_it(serve, fakes
         skipped = ask()
         assert outcomes(skipped["route"]["attempts"]) == [("openai", "circuit_open"), ("anthropic", "ok")]
         assert fakes.openai.calls == 2  # no HTTP call to an open target
-        assert client.get("/readyz").json()["targets"]["openai:gpt-4.1"] == "breaker_open"
+        assert client.get("/readyz").json()["targets"]["openai:gpt-5.4"] == "breaker_open"
 
         time.sleep(0.6)
         fakes.openai.default = Reply(text="recovered")
@@ -139,7 +139,7 @@ def test_breaker_opens_skips_without_calls_then_one_probe_closes_it(serve, fakes
         assert (probe["provider"], probe["text"]) == ("openai", "recovered")
         assert fakes.openai.calls == 3
         assert ask()["provider"] == "openai"  # closed again
-        assert client.get("/readyz").json()["targets"]["openai:gpt-4.1"] == "ready"
+        assert client.get("/readyz").json()["targets"]["openai:gpt-5.4"] == "ready"
 
 
 def test_a_failed_probe_reopens_the_breaker(serve, fakes) -> None:

@@ -23,11 +23,11 @@ def test_creative_writing_is_served_by_openai(gateway: httpx.Client, fakes, caps
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["provider"], body["model"], body["text"]) == ("openai", "gpt-4.1", "Once upon a time.")
+    assert (body["provider"], body["model"], body["text"]) == ("openai", "gpt-5.4", "Once upon a time.")
     assert body["finish_reason"] == "stop"
     assert body["usage"] == {"input_tokens": 20, "output_tokens": 5, "cached_tokens": 4}
-    # gpt-4.1: $2.00 / $8.00 / $0.50 cached, per million tokens
-    assert body["cost_usd"] == pytest.approx((16 * 2.0 + 4 * 0.5 + 5 * 8.0) / 1e6)
+    # gpt-5.4: $1.25 / $10.00 / $0.125 cached, per million tokens
+    assert body["cost_usd"] == pytest.approx((16 * 1.25 + 4 * 0.125 + 5 * 10.0) / 1e6)
     assert response.headers["x-request-id"] and body["id"].endswith(response.headers["x-request-id"])
     assert outcomes(body["route"]["attempts"]) == [("openai", "ok")]
 
@@ -39,7 +39,7 @@ def test_creative_writing_is_served_by_openai(gateway: httpx.Client, fakes, caps
 
     (line,) = request_logs(capsys.readouterr().out)
     assert line["request_id"] == response.headers["x-request-id"]
-    assert (line["provider"], line["model"], line["task_type"]) == ("openai", "gpt-4.1", "creative_writing")
+    assert (line["provider"], line["model"], line["task_type"]) == ("openai", "gpt-5.4", "creative_writing")
     assert (line["input_tokens"], line["output_tokens"]) == (20, 5)
     assert outcomes(line["path"]) == [("openai", "ok")]
 
@@ -57,7 +57,7 @@ def test_technical_explanation_is_served_by_anthropic(gateway: httpx.Client, fak
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["provider"], body["model"]) == ("anthropic", "claude-sonnet-4-5")
+    assert (body["provider"], body["model"]) == ("anthropic", "claude-sonnet-4-6")
     assert body["text"] == "A mutex is a lock." and body["finish_reason"] == "length"
     # Anthropic counts cache reads apart from input_tokens; the standard usage includes them.
     assert body["usage"] == {"input_tokens": 12, "output_tokens": 7, "cached_tokens": 3}
@@ -89,7 +89,7 @@ def test_summarization_is_served_by_cohere(gateway: httpx.Client, fakes) -> None
 
 def test_no_task_type_takes_the_default_route(gateway: httpx.Client, fakes) -> None:
     body = gateway.post("/complete", json={"text": "hi"}).json()
-    assert (body["provider"], body["model"], body["task_type"]) == ("openai", "gpt-4.1-mini", None)
+    assert (body["provider"], body["model"], body["task_type"]) == ("openai", "gpt-5.4-mini", None)
     assert body["route"]["reason"].startswith("no task_type")
 
 
@@ -114,7 +114,7 @@ def test_health_and_readiness(gateway: httpx.Client) -> None:
     assert gateway.get("/healthz").json() == {"status": "alive"}
     ready = gateway.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["targets"]["openai:gpt-4.1"] == "ready"
+    assert ready.json()["targets"]["openai:gpt-5.4"] == "ready"
 
 
 def test_not_ready_when_no_target_is_usable(serve) -> None:

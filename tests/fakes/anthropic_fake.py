@@ -26,7 +26,9 @@ class AnthropicFake(FakeProvider):
     name = "anthropic"
 
     def auth_ok(self, request: web.Request) -> bool:
-        return request.headers.get("x-api-key") == self.api_key and "anthropic-version" in request.headers
+        # The API takes the key as `x-api-key` or as a bearer token (newer SDKs send the latter).
+        presented = request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return presented == self.api_key and "anthropic-version" in request.headers
 
     def success_body(self, reply: Reply, request_json: Any) -> Any:
         return {

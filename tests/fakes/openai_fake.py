@@ -63,7 +63,7 @@ class OpenAIFake(FakeProvider):
                 "message": reply.error_message,
                 "type": reply.error_type or ERROR_TYPES.get(reply.status, "invalid_request_error"),
                 "param": None,
-                "code": reply.error_type or ERROR_CODES.get(reply.status),
+                "code": reply.error_code or ERROR_CODES.get(reply.status),
             }
         }
 

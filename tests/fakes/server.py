@@ -32,7 +32,8 @@ class Reply:
     hang: bool = False  # never answer
     drop: bool = False  # close the connection without an answer
     malformed: bool = False  # 200 with a body that is not JSON
-    error_type: str | None = None  # protocol error type/code for non-200 replies
+    error_type: str | None = None  # protocol error type for non-200 replies
+    error_code: str | None = None  # OpenAI's `code` beside the type
     error_message: str = "fake error"
     body: Any = None  # send exactly this JSON instead of the protocol's body
 
