@@ -23,14 +23,22 @@ class UnknownTaskType(ValueError):
 
 class Router:
     def __init__(self, config: GatewayConfig) -> None:
-        self._routes = {name: tuple(chain) for name, chain in config.routes.items()}
-        self._default = tuple(config.default_route)
-        self.task_types = sorted(self._routes)
+        self._plans = {
+            name: Plan(name, f"task_type {name}: {_describe(chain)}", tuple(chain))
+            for name, chain in config.routes.items()
+        }
+        self._default = Plan(None, f"no task_type: default route {_describe(config.default_route)}",
+                             tuple(config.default_route))
+        self.task_types = sorted(self._plans)
 
     def plan(self, task_type: str | None) -> Plan:
         if task_type is None:
-            return Plan(None, "no task_type: default route", self._default)
-        chain = self._routes.get(task_type)
-        if chain is None:
+            return self._default
+        plan = self._plans.get(task_type)
+        if plan is None:
             raise UnknownTaskType(task_type, self.task_types)
-        return Plan(task_type, f"task_type {task_type}: route {task_type}", chain)
+        return plan
+
+
+def _describe(chain: list[TargetRef]) -> str:
+    return " > ".join(target.key for target in chain)
