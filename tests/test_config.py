@@ -21,15 +21,15 @@ def _write(tmp_path: Path, data: object) -> Path:
 
 def test_the_embedded_defaults_route_as_documented() -> None:
     config = load_config()
-    first = {name: chain[0].provider for name, chain in config.routes.items()}
+    first = {name: route.targets[0].provider for name, route in config.routes.items()}
     assert first == {
         "creative_writing": "openai",
         "technical_explanation": "anthropic",
         "summarization": "cohere",
         "classification": "cohere",
     }
-    assert [t.provider for t in config.default_route] == ["openai", "anthropic", "local"]
-    assert all(chain[-1].provider == "local" for chain in [*config.routes.values(), config.default_route])
+    assert [t.provider for t in config.default_route.targets] == ["openai", "anthropic", "local"]
+    assert all(route.targets[-1].provider == "local" for route in config.all_routes())
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,7 @@ def test_the_embedded_defaults_route_as_documented() -> None:
         (lambda d: d["routes"]["summarization"].__setitem__(0, "cohere:no-such-model"),
          "routes.summarization[0]: model 'no-such-model'"),
         (lambda d: d["routes"]["summarization"].__setitem__(0, "cohere"),
-         "routes.summarization.0: 'cohere' is not of the form provider:model"),
+         "routes.summarization.targets.0: 'cohere' is not of the form provider:model"),
         (lambda d: d["providers"]["openai"].__setitem__("kind", "grpc"), "providers.openai.kind"),
         (lambda d: d["retry"].__setitem__("max_retries", -1), "retry.max_retries"),
         (lambda d: d["breaker"].__setitem__("cooldown_s", 0), "breaker.cooldown_s"),

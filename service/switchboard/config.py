@@ -86,6 +86,8 @@ class TimeoutConfig(_Strict):
     max_request_s: PositiveFloat = 600.0
     attempt_s: PositiveFloat = 30.0
     connect_s: PositiveFloat = 5.0
+    first_token_s: PositiveFloat = 15.0  # streaming: from sending the request to the first content token
+    stall_s: PositiveFloat = 15.0  # streaming: the longest silence between chunks
 
 
 class TargetRef(_Strict):
@@ -112,10 +114,23 @@ class TargetRef(_Strict):
 Chain = Annotated[list[TargetRef], Field(min_length=1)]
 
 
+class RouteConfig(_Strict):
+    """A failover chain, and optionally its own streaming timeouts. A bare list is just the chain."""
+
+    targets: Chain
+    first_token_s: PositiveFloat | None = None
+    stall_s: PositiveFloat | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, value: object) -> object:
+        return {"targets": value} if isinstance(value, list) else value
+
+
 class GatewayConfig(_Strict):
     providers: Annotated[dict[str, ProviderConfig], Field(min_length=1)]
-    routes: dict[str, Chain] = {}
-    default_route: Chain
+    routes: dict[str, RouteConfig] = {}
+    default_route: RouteConfig
     default_max_tokens: Annotated[int, Field(ge=1)] = 1024  # when a request gives none (Anthropic needs one)
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
@@ -123,8 +138,8 @@ class GatewayConfig(_Strict):
 
     @model_validator(mode="after")
     def _targets_exist(self) -> GatewayConfig:
-        chains = {f"routes.{name}": chain for name, chain in self.routes.items()}
-        chains["default_route"] = self.default_route
+        chains = {f"routes.{name}": route.targets for name, route in self.routes.items()}
+        chains["default_route"] = self.default_route.targets
         for where, chain in chains.items():
             seen: set[str] = set()
             for index, target in enumerate(chain):
@@ -145,6 +160,9 @@ class GatewayConfig(_Strict):
         if self.timeouts.request_s > self.timeouts.max_request_s:
             raise ValueError("timeouts.request_s: must not exceed timeouts.max_request_s")
         return self
+
+    def all_routes(self) -> list[RouteConfig]:
+        return [*self.routes.values(), self.default_route]
 
     def price(self, provider: str, model: str) -> ModelPrice:
         return self.providers[provider].models[model]

@@ -178,7 +178,7 @@ class Switchboard:
         """Each target's state: `ready`, `no_key`, `unavailable` or the breaker's state."""
         states: dict[str, str] = {}
         breaker_states = self.breakers.states()
-        chains = [*self.config.routes.values(), self.config.default_route]
+        chains = [route.targets for route in self.config.all_routes()]
         for target in {t.key: t for chain in chains for t in chain}.values():
             adapter = self.adapters[target.provider]
             if adapter.base_url is None:

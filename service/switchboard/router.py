@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from switchboard.config import GatewayConfig, TargetRef
+from switchboard.config import GatewayConfig, RouteConfig, TargetRef, TimeoutConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,6 +12,8 @@ class Plan:
     task_type: str | None
     reason: str
     targets: tuple[TargetRef, ...]
+    first_token_s: float
+    stall_s: float
 
 
 class UnknownTaskType(ValueError):
@@ -21,15 +23,27 @@ class UnknownTaskType(ValueError):
         self.known = known
 
 
+class UnknownModel(ValueError):
+    def __init__(self, model: str) -> None:
+        super().__init__(f"unknown model '{model}': use 'auto', a task type, or provider/model (see /v1/models)")
+        self.model = model
+
+
 class Router:
     def __init__(self, config: GatewayConfig) -> None:
+        self._timeouts = config.timeouts
         self._plans = {
-            name: Plan(name, f"task_type {name}: {_describe(chain)}", tuple(chain))
-            for name, chain in config.routes.items()
+            name: _plan(name, f"task_type {name}: {_describe(route.targets)}", route, config.timeouts)
+            for name, route in config.routes.items()
         }
-        self._default = Plan(None, f"no task_type: default route {_describe(config.default_route)}",
-                             tuple(config.default_route))
+        route = config.default_route
+        self._default = _plan(None, f"no task_type: default route {_describe(route.targets)}", route, config.timeouts)
         self.task_types = sorted(self._plans)
+        self.pinnable = {
+            f"{provider}/{model}": TargetRef(provider=provider, model=model)
+            for provider, settings in config.providers.items()
+            for model in settings.models
+        }
 
     def plan(self, task_type: str | None) -> Plan:
         if task_type is None:
@@ -38,6 +52,27 @@ class Router:
         if plan is None:
             raise UnknownTaskType(task_type, self.task_types)
         return plan
+
+    def plan_for_model(self, model: str) -> Plan:
+        """The OpenAI-compatible `model` field: `auto`, a task type, or `provider/model` pinned."""
+        if model == "auto":
+            return self._default
+        if model in self._plans:
+            return self._plans[model]
+        target = self.pinnable.get(model)
+        if target is None:
+            raise UnknownModel(model)
+        return Plan(None, f"pinned by model {model}", (target,), self._timeouts.first_token_s, self._timeouts.stall_s)
+
+
+def _plan(task_type: str | None, reason: str, route: RouteConfig, timeouts: TimeoutConfig) -> Plan:
+    return Plan(
+        task_type,
+        reason,
+        tuple(route.targets),
+        route.first_token_s or timeouts.first_token_s,
+        route.stall_s or timeouts.stall_s,
+    )
 
 
 def _describe(chain: list[TargetRef]) -> str:
