@@ -31,7 +31,8 @@ KEYS = {
 FAST = {
     "retry": {"max_retries": 2, "initial_backoff_s": 0.02, "max_backoff_s": 0.1, "jitter": 0.25},
     "breaker": {"failure_threshold": 3, "cooldown_s": 0.5},
-    "timeouts": {"request_s": 10, "max_request_s": 60, "attempt_s": 2, "connect_s": 1},
+    "timeouts": {"request_s": 10, "max_request_s": 60, "attempt_s": 2, "connect_s": 1,
+                 "first_token_s": 1, "stall_s": 0.5},
 }
 
 
@@ -158,3 +159,19 @@ def outcomes(route_or_path: list[dict[str, Any]]) -> list[tuple[str, str]]:
         (step["provider"] if "provider" in step else step["target"].split(":")[0], step["outcome"])
         for step in route_or_path
     ]
+
+
+def sse_events(response: httpx.Response) -> list[tuple[str | None, object]]:
+    """(event name, parsed data) for each server-sent event of a streamed response."""
+    events, name, data = [], None, []
+    for line in response.iter_lines():
+        if not line:
+            if data:
+                text = "\n".join(data)
+                events.append((name, text if text == "[DONE]" else orjson.loads(text)))
+            name, data = None, []
+        elif line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+    return events

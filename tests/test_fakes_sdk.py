@@ -82,3 +82,58 @@ def test_cohere_sdk_raises_the_right_classes(fakes) -> None:
     bad = cohere.ClientV2(api_key="wrong", base_url=fakes.cohere.url)
     with pytest.raises(cohere.UnauthorizedError):
         bad.chat(model="m", messages=[{"role": "user", "content": "x"}], request_options={"max_retries": 0})
+
+
+def test_openai_sdk_streams_from_the_fake_with_usage(fakes) -> None:
+    fakes.openai.push(Reply(text="one two three", input_tokens=6, output_tokens=3))
+    client = openai.OpenAI(api_key=KEYS["OPENAI_API_KEY"], base_url=f"{fakes.openai.url}/v1", max_retries=0)
+    chunks = list(client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "x"}], stream=True, stream_options={"include_usage": True}
+    ))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "one two three"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage.prompt_tokens == 6 and chunks[-1].usage.completion_tokens == 3
+
+
+def test_openai_sdk_raises_on_the_fakes_in_band_error(fakes) -> None:
+    fakes.openai.push(Reply(text="a b c", error_after=1, error_message="engine died"))
+    client = openai.OpenAI(api_key=KEYS["OPENAI_API_KEY"], base_url=f"{fakes.openai.url}/v1", max_retries=0)
+    with pytest.raises(openai.APIError, match="engine died"):
+        list(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True))
+
+
+def test_anthropic_sdk_streams_from_the_fake(fakes) -> None:
+    fakes.anthropic.push(Reply(text="Hello there friend", input_tokens=5, output_tokens=4))
+    client = anthropic.Anthropic(api_key=KEYS["ANTHROPIC_API_KEY"], base_url=fakes.anthropic.url, max_retries=0)
+    with client.messages.stream(model="m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "Hello there friend" and final.stop_reason == "end_turn"
+    assert final.usage.input_tokens == 5 and final.usage.output_tokens == 4
+
+
+def test_anthropic_sdk_raises_on_the_fakes_in_band_error(fakes) -> None:
+    fakes.anthropic.push(Reply(text="a b c", error_after=1, error_message="Overloaded"))
+    client = anthropic.Anthropic(api_key=KEYS["ANTHROPIC_API_KEY"], base_url=fakes.anthropic.url, max_retries=0)
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        with client.messages.stream(model="m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]) as s:
+            list(s.text_stream)
+    assert raised.value.body["error"]["type"] == "overloaded_error"
+
+
+def test_cohere_sdk_streams_from_the_fake(fakes) -> None:
+    fakes.cohere.push(Reply(text="Short summary here", input_tokens=9, output_tokens=3))
+    client = cohere.ClientV2(api_key=KEYS["CO_API_KEY"], base_url=fakes.cohere.url)
+    events = list(client.chat_stream(model="m", messages=[{"role": "user", "content": "x"}]))
+    text = "".join(e.delta.message.content.text for e in events if e.type == "content-delta")
+    end = [e for e in events if e.type == "message-end"][0]
+    assert text == "Short summary here" and end.delta.finish_reason == "COMPLETE"
+    assert end.delta.usage.billed_units.output_tokens == 3
+
+
+def test_cohere_sdk_sees_the_fakes_in_band_error(fakes) -> None:
+    fakes.cohere.push(Reply(text="a b c", error_after=1, error_message="generation failed"))
+    client = cohere.ClientV2(api_key=KEYS["CO_API_KEY"], base_url=fakes.cohere.url)
+    end = [e for e in client.chat_stream(model="m", messages=[{"role": "user", "content": "x"}])
+           if e.type == "message-end"][0]
+    assert end.delta.finish_reason == "ERROR" and end.delta.error == "generation failed"

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switchboard.gateway import GatewayError, Switchboard, invalid_request, log_request, new_request_id
+from switchboard import sse
+from switchboard.api_common import json_response, read_json_object
+from switchboard.gateway import (
+    GatewayError,
+    StreamDelta,
+    StreamFailed,
+    StreamFinished,
+    StreamItem,
+    StreamStarted,
+    Switchboard,
+    invalid_request,
+    log_request,
+    new_request_id,
+)
+from switchboard.openai_compat import openai_routes
 from switchboard.schema import CompleteRequest
-
-MAX_BODY_BYTES = 1 << 20  # 1 MiB
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -48,10 +58,6 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
 def error_response(error: GatewayError, request_id: str) -> Response:
     error.body.error.request_id = request_id
     return Response(
@@ -59,25 +65,23 @@ def error_response(error: GatewayError, request_id: str) -> Response:
     )
 
 
-async def read_json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object, at most 1 MiB, or a `GatewayError` that says what is wrong."""
-    declared = request.headers.get("content-length")
-    too_large = GatewayError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
+async def complete_events(first: StreamStarted, items: AsyncGenerator[StreamItem, None]) -> AsyncIterator[bytes]:
+    """`/complete` streamed: `start`, `delta`s, then `end` or `error`."""
     try:
-        data = orjson.loads(b"".join(chunks))
-    except orjson.JSONDecodeError as error:
-        raise GatewayError(400, "invalid_json", f"the body is not valid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise GatewayError(400, "invalid_json", "the body must be a JSON object")
-    return data
+        yield sse.event("start", {"id": first.id, "provider": first.provider, "model": first.model,
+                                  "task_type": first.task_type})
+        async for item in items:
+            if isinstance(item, StreamDelta):
+                yield sse.event("delta", {"text": item.text})
+            elif isinstance(item, StreamFinished):
+                yield sse.event("end", item.response.model_dump(mode="json", exclude={"text"}))
+            elif isinstance(item, StreamFailed):
+                body = item.error.body
+                yield sse.event("error", {"code": body.error.code, "message": body.error.message,
+                                          "finish_reason": "error",
+                                          "route": body.route.model_dump(mode="json") if body.route else None})
+    finally:
+        await items.aclose()
 
 
 def create_app(switchboard: Switchboard) -> FastAPI:
@@ -112,11 +116,21 @@ def create_app(switchboard: Switchboard) -> FastAPI:
         except GatewayError as error:
             log_request(request_id, None, error.status, started, error=error)
             return error_response(error, request_id)
+        if body.stream:
+            items = switchboard.execute_stream(body, request_id)
+            try:
+                first = await anext(items)  # nothing is sent before the first token: errors keep their status
+            except GatewayError as error:
+                return error_response(error, request_id)
+            assert isinstance(first, StreamStarted)
+            return sse.EventStreamResponse(complete_events(first, items))
         try:
             response = await switchboard.execute(body, request_id)
         except GatewayError as error:
             return error_response(error, request_id)
         return Response(response.model_dump_json(), media_type="application/json")
+
+    app.include_router(openai_routes(switchboard))
 
     @app.get("/healthz")
     async def healthz() -> Response:

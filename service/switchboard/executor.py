@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-
-import aiohttp
+from typing import Generic, TypeVar
 
 from switchboard.config import TargetRef
-from switchboard.providers import Adapter, Completion, ProviderCall, ProviderError
+from switchboard.providers import Adapter, ProviderCall, ProviderError, StreamEnd, StreamEvent
 from switchboard.resilience.breaker import BreakerBoard
 from switchboard.resilience.retry import RetryPolicy
 from switchboard.router import Plan
@@ -33,12 +32,36 @@ BREAKER_FAILURES = frozenset(
 )
 NOT_CALLED = frozenset({Outcome.SKIPPED_NO_KEY, Outcome.CIRCUIT_OPEN, Outcome.UNAVAILABLE})
 
+T = TypeVar("T")
+# One try against one target: an adapter's `complete`, or a stream opened up to its first token.
+AttemptFn = Callable[[Adapter, ProviderCall], Awaitable[T]]
+
 
 @dataclass(frozen=True, slots=True)
-class Execution:
-    completion: Completion
+class Execution(Generic[T]):
+    result: T
     target: TargetRef
     attempts: list[Attempt]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStream:
+    """A stream past its commit point: `first` is the first content (or an immediate clean end)."""
+
+    first: StreamEvent
+    rest: AsyncGenerator[StreamEvent, None]
+
+
+async def open_stream(events: AsyncGenerator[StreamEvent, None]) -> OpenStream:
+    """Read a stream up to its first content token. Until then a failure may still be retried unseen."""
+    try:
+        async for event in events:
+            if isinstance(event, StreamEnd) or event.text:
+                return OpenStream(event, events)
+    except BaseException:
+        await events.aclose()
+        raise
+    raise ProviderError(Outcome.CONNECT_ERROR, "stream ended without an end marker", status=200)
 
 
 class AllTargetsFailed(Exception):
@@ -60,44 +83,37 @@ class AllTargetsFailed(Exception):
 
 
 class Executor:
-    def __init__(
-        self,
-        adapters: Mapping[str, Adapter],
-        breakers: BreakerBoard,
-        policy: RetryPolicy,
-        attempt_timeout_s: float,
-    ) -> None:
+    def __init__(self, adapters: Mapping[str, Adapter], breakers: BreakerBoard, policy: RetryPolicy) -> None:
         self._adapters = adapters
         self._breakers = breakers
         self._policy = policy
-        self._attempt_timeout_s = attempt_timeout_s
 
     async def run(
-        self, session: aiohttp.ClientSession, plan: Plan, call: ProviderCall, deadline: float
-    ) -> Execution:
-        """`deadline` is on the `time.monotonic()` clock."""
+        self, plan: Plan, call: ProviderCall, deadline: float, attempt: AttemptFn[T], attempt_timeout_s: float
+    ) -> Execution[T]:
+        """Walk the plan until one attempt succeeds. `deadline` is on the `time.monotonic()` clock."""
         attempts: list[Attempt] = []
         for target in plan.targets:
             if deadline - time.monotonic() <= 0:
                 attempts.append(_skipped(target, Outcome.DEADLINE_EXCEEDED, "no time left"))
                 break
-            completion = await self._try_target(
-                session, target, dataclasses.replace(call, model=target.model), deadline, attempts
-            )
-            if completion is not None:
-                return Execution(completion, target, attempts)
+            call_for_target = dataclasses.replace(call, model=target.model)
+            result = await self._try_target(target, call_for_target, deadline, attempt, attempt_timeout_s, attempts)
+            if result is not None:
+                return Execution(result, target, attempts)
             if attempts[-1].outcome is Outcome.DEADLINE_EXCEEDED:
                 break
         raise AllTargetsFailed(attempts)
 
     async def _try_target(
         self,
-        session: aiohttp.ClientSession,
         target: TargetRef,
         call: ProviderCall,
         deadline: float,
+        attempt: AttemptFn[T],
+        attempt_timeout_s: float,
         attempts: list[Attempt],
-    ) -> Completion | None:
+    ) -> T | None:
         adapter = self._adapters[target.provider]
         if adapter.base_url is None:
             attempts.append(_skipped(target, Outcome.UNAVAILABLE, "no base URL"))
@@ -114,15 +130,15 @@ class Executor:
         retries = 0
         while True:
             left = deadline - time.monotonic()
-            budget = min(self._attempt_timeout_s, left)
+            budget = min(attempt_timeout_s, left)
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(budget):
-                    completion = await adapter.complete(session, call)
+                    result = await attempt(adapter, call)
             except ProviderError as error:
                 failure = error
             except TimeoutError:
-                cut_by_deadline = budget < self._attempt_timeout_s
+                cut_by_deadline = budget < attempt_timeout_s
                 failure = ProviderError(
                     Outcome.DEADLINE_EXCEEDED if cut_by_deadline else Outcome.TIMEOUT,
                     f"no answer within {budget:.2f}s" + (" (request deadline)" if cut_by_deadline else ""),
@@ -133,7 +149,7 @@ class Executor:
             else:
                 breaker.record_success()
                 attempts.append(_attempt(target, Outcome.OK, 200, wait_s, started, None))
-                return completion
+                return result
 
             attempts.append(_attempt(target, failure.outcome, failure.status, wait_s, started, failure.detail))
             if failure.outcome is Outcome.DEADLINE_EXCEEDED:

@@ -10,7 +10,8 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +19,42 @@ import aiohttp
 import orjson
 from pydantic import ValidationError
 
-from switchboard.config import GatewayConfig, load_config
-from switchboard.executor import AllTargetsFailed, Executor
+from switchboard.config import GatewayConfig, TargetRef, load_config
+from switchboard.executor import (
+    BREAKER_FAILURES,
+    AllTargetsFailed,
+    AttemptFn,
+    Execution,
+    Executor,
+    OpenStream,
+    T,
+    open_stream,
+)
 from switchboard.local import EmbeddedModel, EmbeddedModelError
 from switchboard.logs import log
 from switchboard.pricing import cost_usd
-from switchboard.providers import ADAPTERS, Adapter, ProviderCall
+from switchboard.providers import (
+    ADAPTERS,
+    Adapter,
+    Completion,
+    ProviderCall,
+    ProviderError,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+)
 from switchboard.redact import register_secret
 from switchboard.resilience.breaker import BreakerBoard, BreakerState
 from switchboard.resilience.retry import RetryPolicy
-from switchboard.router import Router, UnknownTaskType
+from switchboard.router import Plan, Router, UnknownTaskType
 from switchboard.schema import (
+    Attempt,
     CompleteRequest,
     CompletionResponse,
     ErrorDetail,
     ErrorResponse,
+    FinishReason,
+    Outcome,
     Route,
     Usage,
 )
@@ -59,6 +81,34 @@ def new_request_id() -> str:
     return secrets.token_hex(12)
 
 
+@dataclass(frozen=True, slots=True)
+class StreamStarted:
+    id: str
+    provider: str
+    model: str
+    task_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFinished:
+    response: CompletionResponse
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFailed:
+    """The stream broke after its first token: the client gets what came, then this, never a clean end."""
+
+    error: GatewayError
+
+
+StreamItem = StreamStarted | StreamDelta | StreamFinished | StreamFailed
+
+
 class Switchboard:
     def __init__(self, config: GatewayConfig, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
@@ -74,9 +124,7 @@ class Switchboard:
             self.adapters[name] = ADAPTERS[provider.kind](name, base_url, api_key, provider.api_key_required)
             if base_url is None and provider.embedded:
                 self._embedded[name] = EmbeddedModel()
-        self.executor = Executor(
-            self.adapters, self.breakers, RetryPolicy.from_config(config.retry), config.timeouts.attempt_s
-        )
+        self.executor = Executor(self.adapters, self.breakers, RetryPolicy.from_config(config.retry))
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
@@ -117,35 +165,125 @@ class Switchboard:
     # -- requests -----------------------------------------------------------------------------
     async def complete(self, text: str | None = None, **fields: Any) -> CompletionResponse:
         """The library call. Raises `GatewayError` (with `.status` and `.body`) when no answer comes."""
-        try:
-            request = CompleteRequest.model_validate({"text": text, **fields} if text is not None else fields)
-        except ValidationError as error:
-            raise invalid_request(error) from None
-        return await self.execute(request, new_request_id())
+        return await self.execute(_library_request(text, fields), new_request_id())
 
-    async def execute(self, request: CompleteRequest, request_id: str) -> CompletionResponse:
+    def stream(self, text: str | None = None, **fields: Any) -> AsyncIterator[StreamItem]:
+        """The library call, streamed: `StreamStarted`, `StreamDelta`s, then `StreamFinished` or `StreamFailed`.
+
+        A failure before the first token raises `GatewayError` from the first iteration.
+        """
+        return self.execute_stream(_library_request(text, fields), new_request_id())
+
+    async def execute(self, request: CompleteRequest, request_id: str, plan: Plan | None = None) -> CompletionResponse:
         """Run one validated request and write its one log line, whatever the result."""
         started = time.perf_counter()
         try:
-            response = await self._execute(request, request_id, started)
+            plan, call, deadline = self._prepare(request, plan)
+            execution = await self._run(plan, call, deadline, self._complete_attempt, self.config.timeouts.attempt_s)
         except GatewayError as error:
             log_request(request_id, request, error.status, started, error=error)
             raise
+        completion = execution.result
+        response = self._response(
+            request_id, plan, execution.target, completion.text, completion.finish_reason, completion.usage,
+            execution.attempts, started,
+        )
         log_request(request_id, request, 200, started, response=response)
         return response
 
-    async def _execute(self, request: CompleteRequest, request_id: str, started: float) -> CompletionResponse:
+    async def execute_stream(
+        self, request: CompleteRequest, request_id: str, plan: Plan | None = None
+    ) -> AsyncIterator[StreamItem]:
+        """Nothing is yielded before the first content token; after it, a failure ends with `StreamFailed`."""
+        started = time.perf_counter()
+        try:
+            plan, call, deadline = self._prepare(request, plan)
+            execution = await self._run(plan, call, deadline, self._stream_attempt, plan.first_token_s)
+        except GatewayError as error:
+            log_request(request_id, request, error.status, started, error=error)
+            raise
+        target, attempts, opened = execution.target, execution.attempts, execution.result
+        yield StreamStarted(f"sb-{request_id}", target.provider, target.model, plan.task_type)
+        parts: list[str] = []
+        event: StreamEvent = opened.first
+        failure: ProviderError | None = None
+        try:
+            while isinstance(event, TextDelta):
+                parts.append(event.text)
+                yield StreamDelta(event.text)
+                left = deadline - time.monotonic()
+                try:
+                    async with asyncio.timeout(min(plan.stall_s, max(left, 0))):
+                        event = await anext(opened.rest)
+                except TimeoutError:
+                    outcome = Outcome.TIMEOUT if plan.stall_s < left else Outcome.DEADLINE_EXCEEDED
+                    failure = ProviderError(outcome, f"stream stalled: no chunk within {min(plan.stall_s, left):.2f}s")
+                    break
+                except ProviderError as error:
+                    failure = error
+                    break
+                except StopAsyncIteration:
+                    failure = ProviderError(Outcome.CONNECT_ERROR, "stream ended without an end marker")
+                    break
+        except (GeneratorExit, asyncio.CancelledError):
+            self._interrupted(attempts, parts, Outcome.CLIENT_CLOSED, "the client went away")
+            error = GatewayError(499, "client_closed", "the client closed the stream",
+                                 route=Route(reason=plan.reason, attempts=attempts))
+            log_request(request_id, request, 499, started, error=error, partial_text=parts)
+            raise
+        finally:
+            await opened.rest.aclose()  # closes the upstream connection if it is still open
+
+        if failure is not None:
+            self._interrupted(attempts, parts, failure.outcome, failure.detail)
+            if failure.outcome in BREAKER_FAILURES:
+                self.breakers[target.key].record_failure()
+            error = GatewayError(
+                502, "stream_interrupted", f"{target.key} failed mid-stream: {failure.detail}",
+                route=Route(reason=plan.reason, attempts=attempts),
+            )
+            log_request(request_id, request, 200, started, error=error, partial_text=parts)
+            yield StreamFailed(error)
+            return
+        assert isinstance(event, StreamEnd)
+        response = self._response(
+            request_id, plan, target, "".join(parts), event.finish_reason, event.usage, attempts, started
+        )
+        log_request(request_id, request, 200, started, response=response)
+        yield StreamFinished(response)
+
+    async def _run(
+        self, plan: Plan, call: ProviderCall, deadline: float, attempt: AttemptFn[T], timeout_s: float
+    ) -> Execution[T]:
+        try:
+            return await self.executor.run(plan, call, deadline, attempt, timeout_s)
+        except AllTargetsFailed as failure:
+            route = Route(reason=plan.reason, attempts=failure.attempts)
+            raise GatewayError(failure.status, failure.code, str(failure), route=route) from None
+
+    def _complete_attempt(self, adapter: Adapter, call: ProviderCall) -> Awaitable[Completion]:
+        return adapter.complete(self._live_session(), call)
+
+    def _stream_attempt(self, adapter: Adapter, call: ProviderCall) -> Awaitable[OpenStream]:
+        return open_stream(adapter.stream(self._live_session(), call))
+
+    def _live_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             raise RuntimeError("Switchboard is not started: use `async with` or `await sb.start()`")
-        try:
-            plan = self.router.plan(request.task_type)
-        except UnknownTaskType as error:
-            raise GatewayError(422, "unknown_task_type", str(error), field="task_type") from None
+        return self._session
+
+    def _prepare(self, request: CompleteRequest, plan: Plan | None) -> tuple[Plan, ProviderCall, float]:
+        if plan is None:
+            try:
+                plan = self.router.plan(request.task_type)
+            except UnknownTaskType as error:
+                raise GatewayError(422, "unknown_task_type", str(error), field="task_type") from None
         timeouts = self.config.timeouts
         if request.timeout_s is not None and request.timeout_s > timeouts.max_request_s:
             raise GatewayError(
                 422, "invalid_request", f"timeout_s: at most {timeouts.max_request_s:g}", field="timeout_s"
             )
+        self._live_session()
         deadline = time.monotonic() + (request.timeout_s or timeouts.request_s)
         call = ProviderCall(
             model="",
@@ -154,23 +292,38 @@ class Switchboard:
             temperature=request.temperature,
             stop=request.stop,
         )
-        try:
-            execution = await self.executor.run(self._session, plan, call, deadline)
-        except AllTargetsFailed as failure:
-            route = Route(reason=plan.reason, attempts=failure.attempts)
-            raise GatewayError(failure.status, failure.code, str(failure), route=route) from None
-        target, completion = execution.target, execution.completion
+        return plan, call, deadline
+
+    def _response(
+        self,
+        request_id: str,
+        plan: Plan,
+        target: TargetRef,
+        text: str,
+        finish_reason: FinishReason,
+        usage: Usage,
+        attempts: list[Attempt],
+        started: float,
+    ) -> CompletionResponse:
         return CompletionResponse(
             id=f"sb-{request_id}",
-            text=completion.text,
+            text=text,
             provider=target.provider,
             model=target.model,
             task_type=plan.task_type,
-            finish_reason=completion.finish_reason,
-            usage=completion.usage,
-            cost_usd=cost_usd(self.config.price(target.provider, target.model), completion.usage),
+            finish_reason=finish_reason,
+            usage=usage,
+            cost_usd=cost_usd(self.config.price(target.provider, target.model), usage),
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            route=Route(reason=plan.reason, attempts=execution.attempts),
+            route=Route(reason=plan.reason, attempts=attempts),
+        )
+
+    @staticmethod
+    def _interrupted(attempts: list[Attempt], parts: list[str], outcome: Outcome, detail: str) -> None:
+        """The committed attempt did not finish: record how, and how far it got."""
+        sent = sum(len(part) for part in parts)
+        attempts[-1] = attempts[-1].model_copy(
+            update={"outcome": outcome, "detail": f"after {sent} characters: {detail}"}
         )
 
     # -- health -------------------------------------------------------------------------------
@@ -191,6 +344,13 @@ class Switchboard:
         return states
 
 
+def _library_request(text: str | None, fields: dict[str, Any]) -> CompleteRequest:
+    try:
+        return CompleteRequest.model_validate({"text": text, **fields} if text is not None else fields)
+    except ValidationError as error:
+        raise invalid_request(error) from None
+
+
 def log_request(
     request_id: str,
     request: CompleteRequest | None,
@@ -199,9 +359,10 @@ def log_request(
     *,
     response: CompletionResponse | None = None,
     error: GatewayError | None = None,
+    partial_text: list[str] | None = None,
 ) -> None:
     """The one log line a request gets."""
-    route = response.route if response else (error.body.route if error else None)
+    route = error.body.route if error else (response.route if response else None)
     usage = response.usage if response else Usage()
     log.info(
         "request",
@@ -217,6 +378,7 @@ def log_request(
         cost_usd=response.cost_usd if response else 0.0,
         finish_reason=response.finish_reason if response else "error",
         error=error.body.error.code if error else None,
+        streamed_chars=sum(len(part) for part in partial_text) if partial_text is not None else None,
         reason=route.reason if route else None,
         path=[_path_step(a) for a in route.attempts] if route else [],
     )

@@ -27,6 +27,7 @@ class Outcome(StrEnum):
     SKIPPED_NO_KEY = "skipped_no_key"
     UNAVAILABLE = "unavailable"
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    CLIENT_CLOSED = "client_closed"
 
 
 FinishReason = Literal["stop", "length", "content_filter", "error"]
@@ -53,6 +54,7 @@ class CompleteRequest(BaseModel):
     stop: list[NonBlank] | NonBlank | None = None
     timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None
     metadata: dict[str, str | int | float | bool] | None = None
+    stream: bool = False
 
     @model_validator(mode="after")
     def _one_prompt(self) -> CompleteRequest:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.server import FakeProvider, Reply
+from tests.fakes.server import FakeProvider, Reply, frame
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -55,3 +55,33 @@ class AnthropicFake(FakeProvider):
                       "message": reply.error_message},
             "request_id": f"req_{uuid.uuid4().hex[:20]}",
         }
+
+    # -- streaming: named events in the exact order of the SDK's fixture --------------------------
+    def stream_prelude(self, reply: Reply, request_json: Any) -> list[bytes]:
+        start = {"type": "message_start", "message": {
+            "id": "msg_fake", "type": "message", "role": "assistant", "content": [],
+            "model": request_json.get("model"), "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": reply.input_tokens, "output_tokens": 1,
+                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": reply.cached_tokens}}}
+        return [
+            frame(start, "message_start"),
+            frame({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                  "content_block_start"),
+            frame({"type": "ping"}, "ping"),
+        ]
+
+    def stream_content(self, piece: str, index: int) -> bytes:
+        return frame({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+                     "content_block_delta")
+
+    def stream_ending(self, reply: Reply, request_json: Any) -> list[bytes]:
+        return [
+            frame({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            frame({"type": "message_delta", "delta": {"stop_reason": reply.finish or "end_turn", "stop_sequence": None},
+                   "usage": {"output_tokens": reply.output_tokens}}, "message_delta"),
+            frame({"type": "message_stop"}, "message_stop"),
+        ]
+
+    def stream_error(self, reply: Reply) -> list[bytes]:
+        return [frame({"type": "error", "error": {"type": reply.error_type or "overloaded_error",
+                                                  "message": reply.error_message}}, "error")]

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.server import FakeProvider, Reply
+from tests.fakes.server import FakeProvider, Reply, frame
 
 ERROR_TYPES = {401: "invalid_request_error", 429: "requests", 500: "server_error", 503: "server_error"}
 ERROR_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded", 500: "server_error"}
@@ -56,6 +56,30 @@ class OpenAIFake(FakeProvider):
             "service_tier": "default",
             "system_fingerprint": "fp_fake",
         }
+
+    # -- streaming: `data:` chunks, an optional usage chunk, then [DONE] --------------------------
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        return frame({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "fake",
+                      "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                      "obfuscation": "x1", **extra})
+
+    def stream_prelude(self, reply: Reply, request_json: Any) -> list[bytes]:
+        return [self._chunk({"role": "assistant", "content": ""})]
+
+    def stream_content(self, piece: str, index: int) -> bytes:
+        return self._chunk({"content": piece})
+
+    def stream_ending(self, reply: Reply, request_json: Any) -> list[bytes]:
+        frames = [self._chunk({}, reply.finish or "stop")]
+        if (request_json.get("stream_options") or {}).get("include_usage"):
+            usage = self.success_body(reply, request_json)["usage"]
+            frames.append(frame({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+                                 "model": "fake", "choices": [], "usage": usage}))
+        return [*frames, b"data: [DONE]\n\n"]
+
+    def stream_error(self, reply: Reply) -> list[bytes]:
+        return [frame({"error": {"message": reply.error_message, "type": "server_error", "param": None,
+                                 "code": None}}), b"data: [DONE]\n\n"]
 
     def error_body(self, reply: Reply) -> Any:
         return {

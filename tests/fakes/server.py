@@ -7,8 +7,10 @@ what it received. Protocol subclasses only shape bodies; this module does the se
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,17 @@ class Reply:
     error_code: str | None = None  # OpenAI's `code` beside the type
     error_message: str = "fake error"
     body: Any = None  # send exactly this JSON instead of the protocol's body
+    # Streaming (when the request asks for `stream: true`). "after N" counts content chunks sent.
+    chunks: list[str] | None = None  # default: `text` split into words
+    chunk_delay_s: float = 0.0
+    cut_after: int | None = None  # drop the connection
+    stall_after: int | None = None  # go silent for `stall_s`, then carry on
+    stall_s: float = 0.0
+    malformed_after: int | None = None  # a data line that is not JSON
+    error_after: int | None = None  # the protocol's in-band error
+
+    def pieces(self) -> list[str]:
+        return self.chunks if self.chunks is not None else re.findall(r"\S+\s*", self.text)
 
 
 @dataclass
@@ -45,8 +58,13 @@ class Received:
     json: Any
 
 
+def frame(data: Any, event: str | None = None) -> bytes:
+    payload = data if isinstance(data, bytes) else orjson.dumps(data)
+    return (f"event: {event}\n".encode() if event else b"") + b"data: " + payload + b"\n\n"
+
+
 class FakeProvider:
-    """Subclasses set `path`, `auth_ok`, `success_body`, `error_body`."""
+    """Subclasses set `path`, `auth_ok`, `success_body`, `error_body` and the `stream_*` frames."""
 
     path: str = "/"
     name: str = "fake"
@@ -57,6 +75,7 @@ class FakeProvider:
         self.script: deque[Reply] = deque()
         self.received: list[Received] = []
         self.connections_closed = 0
+        self.disconnected_at: list[float] = []  # monotonic times at which a client went away mid-reply
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._runner: web.AppRunner | None = None
@@ -98,6 +117,18 @@ class FakeProvider:
     def auth_error_reply(self) -> Reply:
         return Reply(status=401, error_message="invalid api key")
 
+    def stream_prelude(self, reply: Reply, request_json: Any) -> list[bytes]:
+        raise NotImplementedError
+
+    def stream_content(self, piece: str, index: int) -> bytes:
+        raise NotImplementedError
+
+    def stream_ending(self, reply: Reply, request_json: Any) -> list[bytes]:
+        raise NotImplementedError
+
+    def stream_error(self, reply: Reply) -> list[bytes]:
+        raise NotImplementedError
+
     # -- serving ------------------------------------------------------------------------------
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -134,8 +165,11 @@ class FakeProvider:
         try:
             if reply.hang:
                 await asyncio.sleep(3600)
-        except asyncio.CancelledError:
+            if reply.status == 200 and isinstance(body, dict) and body.get("stream") and reply.body is None:
+                return await self._stream(request, reply, body)
+        except (asyncio.CancelledError, ConnectionResetError):
             self.connections_closed += 1
+            self.disconnected_at.append(time.monotonic())
             raise
         if reply.drop:
             assert request.transport is not None
@@ -152,3 +186,33 @@ class FakeProvider:
         else:
             payload = self.error_body(reply)
         return web.Response(status=reply.status, body=orjson.dumps(payload), headers=headers)
+
+    async def _stream(self, request: web.Request, reply: Reply, body: Any) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream", **reply.headers})
+        await response.prepare(request)
+        for data in self.stream_prelude(reply, body):
+            await response.write(data)
+        pieces = reply.pieces()
+        for index in range(len(pieces) + 1):
+            if reply.cut_after == index:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            if reply.stall_after == index:
+                await asyncio.sleep(reply.stall_s)
+            if reply.malformed_after == index:
+                await response.write(b"data: {this is not json\n\n")
+            if reply.error_after == index:
+                for data in self.stream_error(reply):
+                    await response.write(data)
+                await response.write_eof()
+                return response
+            if index == len(pieces):
+                break
+            if reply.chunk_delay_s:
+                await asyncio.sleep(reply.chunk_delay_s)
+            await response.write(self.stream_content(pieces[index], index))
+        for data in self.stream_ending(reply, body):
+            await response.write(data)
+        await response.write_eof()
+        return response

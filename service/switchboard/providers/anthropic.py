@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard.providers.base import Adapter, Completion, ProviderCall, token_count
-from switchboard.schema import FinishReason, Usage
+from switchboard.providers.base import (
+    Adapter,
+    Completion,
+    ProviderCall,
+    ProviderError,
+    StreamEnd,
+    StreamEvent,
+    StreamParser,
+    TextDelta,
+    load_event,
+    token_count,
+)
+from switchboard.schema import FinishReason, Outcome, Usage
 
 API_VERSION = "2023-06-01"
 MAX_TEMPERATURE = 1.0  # Anthropic accepts 0-1; the standard request allows up to 2
@@ -63,6 +74,44 @@ class AnthropicAdapter(Adapter):
     def error_detail(self, data: Any) -> str:
         error = data["error"]
         return f"{error.get('type')}: {error.get('message', '')}"
+
+    def stream_parser(self) -> StreamParser:
+        return AnthropicStreamParser()
+
+
+IN_BAND_ERRORS = {"overloaded_error": Outcome.OVERLOADED, "rate_limit_error": Outcome.RATE_LIMITED}
+
+
+class AnthropicStreamParser(StreamParser):
+    """Named events: message_start, content blocks, message_delta (cumulative usage), message_stop."""
+
+    def __init__(self) -> None:
+        self._usage: dict[str, Any] = {}
+        self._stop_reason: str | None = None
+
+    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
+        if event == "ping":
+            return []
+        payload = load_event(data)
+        kind = event or payload.get("type")
+        if kind == "content_block_delta":
+            delta = payload["delta"]
+            return [TextDelta(delta["text"])] if delta.get("type") == "text_delta" and delta.get("text") else []
+        if kind == "message_start":
+            self._usage.update(payload["message"].get("usage") or {})
+        elif kind == "message_delta":
+            self._usage.update(payload.get("usage") or {})  # cumulative: later values replace earlier ones
+            self._stop_reason = payload.get("delta", {}).get("stop_reason") or self._stop_reason
+        elif kind == "message_stop":
+            return [StreamEnd(STOP_REASONS.get(self._stop_reason, "stop"), parse_usage(self._usage))]
+        elif kind == "error":
+            error = payload.get("error") or {}
+            raise ProviderError(
+                IN_BAND_ERRORS.get(error.get("type"), Outcome.SERVER_ERROR),
+                f"in-band error: {error.get('type')}: {error.get('message', '')}",
+                status=200,
+            )
+        return []
 
 
 def parse_usage(usage: Any) -> Usage:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -46,6 +46,31 @@ class Completion:
     finish_reason: FinishReason
     usage: Usage
     model: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the answer, from a stream."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """A stream's clean end: it arrived with the protocol's own terminator."""
+
+    finish_reason: FinishReason
+    usage: Usage
+
+
+StreamEvent = TextDelta | StreamEnd
+
+
+class StreamParser:
+    """One upstream stream's state: turns SSE events into `StreamEvent`s; raises `ProviderError`."""
+
+    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
+        raise NotImplementedError
 
 
 class ProviderError(Exception):
@@ -137,13 +162,20 @@ class Adapter:
         """The provider's own words for an error body."""
         return str(data)
 
+    def stream_parser(self) -> StreamParser:
+        raise NotImplementedError
+
     # -- HTTP ---------------------------------------------------------------------------------
-    async def complete(self, session: aiohttp.ClientSession, call: ProviderCall) -> Completion:
+    def _post(self, session: aiohttp.ClientSession, call: ProviderCall, stream: bool) -> Any:
         headers = self.headers()
         headers["content-type"] = "application/json"
-        payload = orjson.dumps(self.body(call, stream=False))
+        if stream:
+            headers["accept"] = "text/event-stream"
+        return session.post(self.url(), data=orjson.dumps(self.body(call, stream)), headers=headers)
+
+    async def complete(self, session: aiohttp.ClientSession, call: ProviderCall) -> Completion:
         try:
-            async with session.post(self.url(), data=payload, headers=headers) as response:
+            async with self._post(session, call, stream=False) as response:
                 raw = await response.read()
                 if response.status != 200:
                     raise self.status_error(response.status, response.headers, raw)
@@ -157,6 +189,25 @@ class Adapter:
             raise ProviderError(
                 Outcome.INVALID_RESPONSE, f"unreadable response body ({type(error).__name__})", status=200
             ) from None
+
+    async def stream(self, session: aiohttp.ClientSession, call: ProviderCall) -> AsyncIterator[StreamEvent]:
+        """The answer as it arrives. Ends with one `StreamEnd`, or raises `ProviderError`.
+
+        Closing this generator early closes the upstream connection, so nothing keeps running (or billing).
+        """
+        parser = self.stream_parser()
+        try:
+            async with self._post(session, call, stream=True) as response:
+                if response.status != 200:
+                    raise self.status_error(response.status, response.headers, await response.read())
+                async for event, data in sse_events(response.content):
+                    for item in parser.feed(event, data):
+                        yield item
+                        if isinstance(item, StreamEnd):
+                            return
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+            raise ProviderError(Outcome.CONNECT_ERROR, f"stream broken: {type(error).__name__}", status=200) from None
+        raise ProviderError(Outcome.CONNECT_ERROR, "stream cut before its end marker", status=200)
 
     def status_error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ProviderError:
         outcome = outcome_for_status(status)
@@ -178,6 +229,36 @@ class Adapter:
             retry_after_s=parse_retry_after(headers),
             retryable=retryable,
         )
+
+
+async def sse_events(lines: AsyncIterator[bytes]) -> AsyncIterator[tuple[str | None, str]]:
+    """Server-sent events as (event name, data). Comment lines are skipped."""
+    event: str | None = None
+    data: list[str] = []
+    async for raw in lines:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = None, []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "event":
+            event = value
+        elif field == "data":
+            data.append(value)
+    if data:
+        yield event, "\n".join(data)
+
+
+def load_event(data: str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise ProviderError(Outcome.INVALID_RESPONSE, f"malformed stream data: {data[:80]!r}", status=200) from None
 
 
 def token_count(value: object) -> int:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard.providers.base import Adapter, Completion, ProviderCall, ProviderError, token_count
+from switchboard.providers.base import (
+    Adapter,
+    Completion,
+    ProviderCall,
+    ProviderError,
+    StreamEnd,
+    StreamEvent,
+    StreamParser,
+    TextDelta,
+    load_event,
+    token_count,
+)
 from switchboard.schema import FinishReason, Outcome, Usage
 
 MAX_TEMPERATURE = 1.0  # Cohere accepts 0-1
@@ -56,6 +67,30 @@ class CohereAdapter(Adapter):
 
     def error_detail(self, data: Any) -> str:
         return str(data["message"])
+
+    def stream_parser(self) -> StreamParser:
+        return CohereStreamParser()
+
+
+class CohereStreamParser(StreamParser):
+    """Typed events; `message-end` carries the finish reason, usage, or an in-band error."""
+
+    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
+        if data.strip() == "[DONE]":
+            raise ProviderError(Outcome.INVALID_RESPONSE, "[DONE] before message-end", status=200)
+        payload = load_event(data)
+        kind = payload.get("type")
+        if kind == "content-delta":
+            text = payload["delta"]["message"]["content"].get("text")
+            return [TextDelta(text)] if text else []
+        if kind == "message-end":
+            delta = payload.get("delta") or {}
+            finish = delta.get("finish_reason")
+            if delta.get("error") or finish in ("ERROR", "TIMEOUT"):
+                outcome = Outcome.TIMEOUT if finish == "TIMEOUT" else Outcome.SERVER_ERROR
+                raise ProviderError(outcome, f"in-band error: {finish}: {delta.get('error', '')}", status=200)
+            return [StreamEnd(FINISH_REASONS.get(finish, "stop"), parse_usage(delta.get("usage")))]
+        return []
 
 
 def parse_usage(usage: Any) -> Usage:

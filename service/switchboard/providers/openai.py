@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard.providers.base import Adapter, Completion, ProviderCall, ProviderError, token_count
+from switchboard.providers.base import (
+    Adapter,
+    Completion,
+    ProviderCall,
+    ProviderError,
+    StreamEnd,
+    StreamEvent,
+    StreamParser,
+    TextDelta,
+    load_event,
+    token_count,
+)
 from switchboard.schema import FinishReason, Outcome, Usage
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
@@ -63,6 +74,40 @@ class OpenAIAdapter(Adapter):
             message = error.get("message", "")
             return f"{'/'.join(kinds)}: {message}" if kinds else str(message)
         return str(error)  # vLLM's 401 body is {"error": "Unauthorized"}
+
+
+    def stream_parser(self) -> StreamParser:
+        return OpenAIStreamParser(self)
+
+
+class OpenAIStreamParser(StreamParser):
+    """`data:` chunks, a usage chunk with empty `choices` (we ask for it), then `data: [DONE]`."""
+
+    def __init__(self, adapter: OpenAIAdapter) -> None:
+        self._adapter = adapter
+        self._finish: str | None = None
+        self._usage = Usage()
+
+    def feed(self, event: str | None, data: str) -> list[StreamEvent]:
+        if data.strip() == "[DONE]":
+            return [StreamEnd(FINISH_REASONS.get(self._finish, "stop"), self._usage)]
+        chunk = load_event(data)
+        if chunk.get("error"):
+            raise ProviderError(
+                Outcome.SERVER_ERROR, f"in-band error: {self._adapter.error_detail(chunk)}", status=200
+            )
+        if chunk.get("usage"):
+            self._usage = parse_usage(chunk["usage"])
+        events: list[StreamEvent] = []
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            text = (choice.get("delta") or {}).get("content")
+            if text:
+                events.append(TextDelta(text))
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+        return events
 
 
 class OpenAICompatibleAdapter(OpenAIAdapter):
