@@ -30,6 +30,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/ttft.py
 
 clean:
 	rm -rf $(VENV)

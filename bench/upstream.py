@@ -21,9 +21,32 @@ REPLY = orjson.dumps(
 )
 
 
-async def complete(request: web.Request) -> web.Response:
-    await request.read()
-    return web.Response(body=REPLY, content_type="application/json")
+def _chunk(delta: dict, finish: str | None = None) -> bytes:
+    body = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0, "model": "bench",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+STREAM = [
+    _chunk({"role": "assistant", "content": ""}),
+    *(_chunk({"content": word}) for word in ("Hello ", "from ", "the ", "bench ", "upstream.")),
+    _chunk({}, "stop"),
+    b"data: " + orjson.dumps({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0,
+                              "model": "bench", "choices": [], "usage": orjson.loads(REPLY)["usage"]}) + b"\n\n",
+    b"data: [DONE]\n\n",
+]
+
+
+async def complete(request: web.Request) -> web.StreamResponse:
+    body = orjson.loads(await request.read())
+    if not body.get("stream"):
+        return web.Response(body=REPLY, content_type="application/json")
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    for frame in STREAM:
+        await response.write(frame)
+    await response.write_eof()
+    return response
 
 
 def main() -> None:
