@@ -25,6 +25,7 @@ run: $(STAMP)
 	$(BIN)/switchboard serve
 
 test: $(STAMP)
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -92,9 +95,13 @@ def default_config_data() -> dict[str, Any]:
     return yaml.safe_load(resources.files("switchboard").joinpath("defaults.yaml").read_text())
 
 
+def config_data(**overrides: Any) -> dict[str, Any]:
+    return _merge(_merge(default_config_data(), FAST), overrides)
+
+
 def make_config(**overrides: Any) -> GatewayConfig:
     """The shipped defaults with fast retry/breaker/timeouts, plus any overrides (deep-merged)."""
-    return parse_config(_merge(_merge(default_config_data(), FAST), overrides), "test config")
+    return parse_config(config_data(**overrides), "test config")
 
 
 @pytest.fixture
@@ -114,11 +121,13 @@ def serve(env: dict[str, str]) -> Iterator[Callable[..., str]]:
     """Start the real HTTP service (uvicorn) in a thread; returns its base URL."""
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def start(config: GatewayConfig | None = None, environment: dict[str, str] | None = None) -> str:
+    def start(
+        config: GatewayConfig | None = None, environment: dict[str, str] | None = None, redis: str | None = None
+    ) -> str:
         switchboard = Switchboard(config or make_config(), env if environment is None else environment)
         port = free_port()
         server = uvicorn.Server(
-            uvicorn.Config(create_app(switchboard), host="127.0.0.1", port=port, log_level="warning",
+            uvicorn.Config(create_app(switchboard, redis), host="127.0.0.1", port=port, log_level="warning",
                            access_log=False, lifespan="on")
         )
         thread = threading.Thread(target=server.run, daemon=True)
@@ -175,3 +184,31 @@ def sse_events(response: httpx.Response) -> list[tuple[str | None, object]]:
         elif line.startswith("data:"):
             data.append(line[5:].strip())
     return events
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis: $REDIS_URL if set, else a private `redis-server` on a free port."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (make test installs it)")
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    server.terminate()
+    server.wait(10)

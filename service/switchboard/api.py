@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchboard import sse
-from switchboard.api_common import json_response, read_json_object
+from switchboard.api_common import error_response, json_response, read_json_object
 from switchboard.gateway import (
     GatewayError,
     StreamDelta,
@@ -28,6 +28,8 @@ from switchboard.gateway import (
     new_request_id,
 )
 from switchboard.openai_compat import openai_routes
+from switchboard.pipelines import jobs
+from switchboard.pipelines.http import pipeline_routes
 from switchboard.schema import CompleteRequest
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -58,13 +60,6 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def error_response(error: GatewayError, request_id: str) -> Response:
-    error.body.error.request_id = request_id
-    return Response(
-        error.body.model_dump_json(exclude_none=True), status_code=error.status, media_type="application/json"
-    )
-
-
 async def complete_events(first: StreamStarted, items: AsyncGenerator[StreamItem, None]) -> AsyncIterator[bytes]:
     """`/complete` streamed: `start`, `delta`s, then `end` or `error`."""
     try:
@@ -84,7 +79,8 @@ async def complete_events(first: StreamStarted, items: AsyncGenerator[StreamItem
         await items.aclose()
 
 
-def create_app(switchboard: Switchboard) -> FastAPI:
+def create_app(switchboard: Switchboard, redis_url: str | None = None) -> FastAPI:
+    """The service. `redis_url` (default: $REDIS_URL) enables durable pipeline jobs."""
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with switchboard:
@@ -131,6 +127,7 @@ def create_app(switchboard: Switchboard) -> FastAPI:
         return Response(response.model_dump_json(), media_type="application/json")
 
     app.include_router(openai_routes(switchboard))
+    app.include_router(pipeline_routes(switchboard, redis_url or jobs.redis_url()))
 
     @app.get("/healthz")
     async def healthz() -> Response:

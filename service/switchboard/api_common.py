@@ -8,13 +8,20 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from switchboard.gateway import GatewayError
+from switchboard.errors import GatewayError
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def error_response(error: GatewayError, request_id: str) -> Response:
+    error.body.error.request_id = request_id
+    return Response(
+        error.body.model_dump_json(exclude_none=True), status_code=error.status, media_type="application/json"
+    )
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:

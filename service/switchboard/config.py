@@ -6,6 +6,7 @@ A bad file stops start-up with a `ConfigError` whose message names the field.
 from __future__ import annotations
 
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -83,6 +84,7 @@ class BreakerConfig(_Strict):
 
 class TimeoutConfig(_Strict):
     request_s: PositiveFloat = 60.0
+    pipeline_s: PositiveFloat = 300.0  # a whole pipeline run, when the caller gives no timeout_s
     max_request_s: PositiveFloat = 600.0
     attempt_s: PositiveFloat = 30.0
     connect_s: PositiveFloat = 5.0
@@ -127,6 +129,73 @@ class RouteConfig(_Strict):
         return {"targets": value} if isinstance(value, list) else value
 
 
+PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?\}")
+Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$", max_length=64)]
+
+
+class PipelineInput(_Strict):
+    """An input is required unless it has a default."""
+
+    description: str | None = None
+    default: str | None = None
+
+
+class PipelineStep(_Strict):
+    """One request of a pipeline. `prompt` (and `system`) may use {inputs.NAME} and {steps.NAME}."""
+
+    name: Name
+    targets: Chain
+    prompt: Annotated[str, Field(min_length=1)]
+    system: str | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+
+    def placeholders(self) -> list[tuple[str, str | None]]:
+        text = self.prompt + (self.system or "")
+        return [(match.group(1), match.group(2)) for match in PLACEHOLDER.finditer(text)]
+
+    def depends_on(self) -> list[str]:
+        return list(dict.fromkeys(name for space, name in self.placeholders() if space == "steps" and name))
+
+
+class PipelineConfig(_Strict):
+    description: str | None = None
+    inputs: dict[Name, PipelineInput] = {}
+    steps: Annotated[list[PipelineStep], Field(min_length=1)]
+    output: str | None = None  # the step whose text is the result; the last step by default
+
+    @model_validator(mode="after")
+    def _templates_refer_to_known_things(self) -> PipelineConfig:
+        seen: set[str] = set()
+        for index, step in enumerate(self.steps):
+            where = f"steps[{index}] ({step.name})"
+            if step.name in seen:
+                raise ValueError(f"{where}: step name '{step.name}' is used twice")
+            for space, name in step.placeholders():
+                placeholder = f"{{{space}.{name}}}" if name else f"{{{space}}}"
+                if space == "inputs" and name in self.inputs:
+                    continue
+                if space == "steps" and name in seen:
+                    continue
+                if space == "inputs":
+                    problem = f"refers to unknown input '{name}' (declared: {', '.join(self.inputs) or 'none'})"
+                elif space == "steps" and name in {s.name for s in self.steps}:
+                    problem = f"refers to step '{name}', which does not run before it"
+                elif space == "steps":
+                    problem = f"refers to unknown step '{name}'"
+                else:
+                    problem = "is not a placeholder: use {inputs.NAME} or {steps.NAME}"
+                raise ValueError(f"{where}.prompt: {placeholder} {problem}")
+            seen.add(step.name)
+        if self.output is not None and self.output not in seen:
+            raise ValueError(f"output: unknown step '{self.output}'")
+        return self
+
+    @property
+    def output_step(self) -> str:
+        return self.output or self.steps[-1].name
+
+
 class GatewayConfig(_Strict):
     providers: Annotated[dict[str, ProviderConfig], Field(min_length=1)]
     routes: dict[str, RouteConfig] = {}
@@ -135,11 +204,15 @@ class GatewayConfig(_Strict):
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     timeouts: TimeoutConfig = TimeoutConfig()
+    pipelines: dict[Name, PipelineConfig] = {}
 
     @model_validator(mode="after")
     def _targets_exist(self) -> GatewayConfig:
         chains = {f"routes.{name}": route.targets for name, route in self.routes.items()}
         chains["default_route"] = self.default_route.targets
+        for name, pipeline in self.pipelines.items():
+            for index, step in enumerate(pipeline.steps):
+                chains[f"pipelines.{name}.steps[{index}] ({step.name}).targets"] = step.targets
         for where, chain in chains.items():
             seen: set[str] = set()
             for index, target in enumerate(chain):

@@ -20,6 +20,7 @@ import orjson
 from pydantic import ValidationError
 
 from switchboard.config import GatewayConfig, TargetRef, load_config
+from switchboard.errors import GatewayError, invalid_request
 from switchboard.executor import (
     BREAKER_FAILURES,
     AllTargetsFailed,
@@ -32,6 +33,7 @@ from switchboard.executor import (
 )
 from switchboard.local import EmbeddedModel, EmbeddedModelError
 from switchboard.logs import log
+from switchboard.pipelines.runner import PipelineRunner
 from switchboard.pricing import cost_usd
 from switchboard.providers import (
     ADAPTERS,
@@ -55,26 +57,10 @@ from switchboard.schema import (
     ErrorResponse,
     FinishReason,
     Outcome,
+    PipelineResult,
     Route,
     Usage,
 )
-
-
-class GatewayError(Exception):
-    """A request that ends without an answer: an HTTP status and the structured body to send."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None, route: Route | None = None):
-        super().__init__(message)
-        self.status = status
-        self.body = ErrorResponse(error=ErrorDetail(code=code, message=message, field=field), route=route)
-
-
-def invalid_request(error: ValidationError) -> GatewayError:
-    """The first validation problem, with the field it is about."""
-    first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or None
-    message = first["msg"].removeprefix("Value error, ")
-    return GatewayError(422, "invalid_request", f"{field}: {message}" if field else message, field=field)
 
 
 def new_request_id() -> str:
@@ -126,6 +112,7 @@ class Switchboard:
                 self._embedded[name] = EmbeddedModel()
         self.executor = Executor(self.adapters, self.breakers, RetryPolicy.from_config(config.retry))
         self._session: aiohttp.ClientSession | None = None
+        self.pipelines = PipelineRunner(self)
 
     @classmethod
     def from_config(cls, path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Switchboard:
@@ -173,6 +160,10 @@ class Switchboard:
         A failure before the first token raises `GatewayError` from the first iteration.
         """
         return self.execute_stream(_library_request(text, fields), new_request_id())
+
+    async def run_pipeline(self, name: str, *, timeout_s: float | None = None, **inputs: str) -> PipelineResult:
+        """Run a declared pipeline and wait for it: `await sb.run_pipeline("blog_post", topic="...")`."""
+        return await self.pipelines.run(name, inputs, run_id=new_request_id(), timeout_s=timeout_s)
 
     async def execute(self, request: CompleteRequest, request_id: str, plan: Plan | None = None) -> CompletionResponse:
         """Run one validated request and write its one log line, whatever the result."""
@@ -369,6 +360,7 @@ def log_request(
         request_id=request_id,
         status=status,
         task_type=request.task_type if request else None,
+        metadata=request.metadata if request else None,
         provider=response.provider if response else None,
         model=response.model if response else None,
         latency_ms=round((time.perf_counter() - started) * 1000, 3),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from switchboard.config import GatewayConfig, RouteConfig, TargetRef, TimeoutConfig
+from switchboard.config import GatewayConfig, PipelineStep, RouteConfig, TargetRef, TimeoutConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,13 @@ class Router:
         route = config.default_route
         self._default = _plan(None, f"no task_type: default route {_describe(route.targets)}", route, config.timeouts)
         self.task_types = sorted(self._plans)
+        self._steps = {
+            (name, step.name): _plan(
+                None, f"pipeline {name} step {step.name}: {_describe(step.targets)}", step, config.timeouts
+            )
+            for name, pipeline in config.pipelines.items()
+            for step in pipeline.steps
+        }
         self.pinnable = {
             f"{provider}/{model}": TargetRef(provider=provider, model=model)
             for provider, settings in config.providers.items()
@@ -65,13 +72,21 @@ class Router:
         return Plan(None, f"pinned by model {model}", (target,), self._timeouts.first_token_s, self._timeouts.stall_s)
 
 
-def _plan(task_type: str | None, reason: str, route: RouteConfig, timeouts: TimeoutConfig) -> Plan:
+    def plan_for_step(self, pipeline: str, step: str) -> Plan:
+        return self._steps[(pipeline, step)]
+
+
+def _plan(
+    task_type: str | None, reason: str, route: RouteConfig | PipelineStep, timeouts: TimeoutConfig
+) -> Plan:
+    first_token_s = route.first_token_s if isinstance(route, RouteConfig) else None
+    stall_s = route.stall_s if isinstance(route, RouteConfig) else None
     return Plan(
         task_type,
         reason,
         tuple(route.targets),
-        route.first_token_s or timeouts.first_token_s,
-        route.stall_s or timeouts.stall_s,
+        first_token_s or timeouts.first_token_s,
+        stall_s or timeouts.stall_s,
     )
 
 

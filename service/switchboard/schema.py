@@ -120,9 +120,28 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
     field: str | None = None
+    step: str | None = None  # the pipeline step that failed
     request_id: str | None = None
 
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
     route: Route | None = None
+
+
+class PipelineTotals(BaseModel):
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    latency_ms: float
+
+
+class PipelineResult(BaseModel):
+    """A pipeline run: the final text, every step's standard response, and the totals."""
+
+    id: str
+    pipeline: str
+    output: str
+    steps: dict[str, CompletionResponse]
+    totals: PipelineTotals

@@ -1,0 +1,170 @@
+"""Run a declared pipeline: each step is a request through the same router and executor.
+
+Steps start as soon as the steps they refer to have finished, so independent steps run concurrently.
+A `StepStore` keeps finished steps, so a re-run (a redelivered job) does not pay for them twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from switchboard.config import PLACEHOLDER, PipelineConfig, PipelineStep
+from switchboard.errors import GatewayError
+from switchboard.schema import CompleteRequest, CompletionResponse, Message, PipelineResult, PipelineTotals
+
+if TYPE_CHECKING:
+    from switchboard.gateway import Switchboard
+
+MAX_INPUT_CHARS = 100_000
+StepEvent = Literal["started", "finished", "reused"]
+Progress = Callable[[StepEvent, str, CompletionResponse | None], Awaitable[None] | None]
+
+
+class StepStore(Protocol):
+    async def get(self, step: str) -> CompletionResponse | None: ...
+
+    async def put(self, step: str, response: CompletionResponse) -> None: ...
+
+
+def render(template: str, inputs: Mapping[str, str], outputs: Mapping[str, str]) -> str:
+    """Substitute {inputs.X} and {steps.Y} once; text that came in is never re-read as a template."""
+    spaces = {"inputs": inputs, "steps": outputs}
+    return PLACEHOLDER.sub(lambda m: spaces[m.group(1)][m.group(2)], template)
+
+
+def resolve_inputs(pipeline_name: str, pipeline: PipelineConfig, given: Mapping[str, Any]) -> dict[str, str]:
+    """The inputs with defaults filled in, or a 422 `GatewayError` naming the input."""
+    for name, value in given.items():
+        if name not in pipeline.inputs:
+            known = ", ".join(pipeline.inputs) or "none"
+            raise GatewayError(422, "invalid_request", f"inputs.{name}: not an input of {pipeline_name} "
+                               f"(its inputs: {known})", field=f"inputs.{name}")
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_INPUT_CHARS:
+            raise GatewayError(422, "invalid_request", f"inputs.{name}: must be a non-empty string of at most "
+                               f"{MAX_INPUT_CHARS} characters", field=f"inputs.{name}")
+    resolved = {}
+    for name, spec in pipeline.inputs.items():
+        value = given.get(name, spec.default)
+        if value is None:
+            raise GatewayError(422, "invalid_request", f"inputs.{name}: required", field=f"inputs.{name}")
+        resolved[name] = value
+    return resolved
+
+
+class PipelineRunner:
+    def __init__(self, switchboard: Switchboard) -> None:
+        self._switchboard = switchboard
+        self.pipelines = switchboard.config.pipelines
+
+    def get(self, name: str) -> PipelineConfig:
+        pipeline = self.pipelines.get(name)
+        if pipeline is None:
+            raise GatewayError(404, "unknown_pipeline", f"unknown pipeline '{name}'; known: "
+                               f"{', '.join(sorted(self.pipelines)) or 'none'}", field="pipeline")
+        return pipeline
+
+    async def run(
+        self,
+        name: str,
+        inputs: Mapping[str, Any],
+        *,
+        run_id: str,
+        timeout_s: float | None = None,
+        store: StepStore | None = None,
+        progress: Progress | None = None,
+    ) -> PipelineResult:
+        pipeline = self.get(name)
+        values = resolve_inputs(name, pipeline, inputs)
+        started = time.perf_counter()
+        deadline = time.monotonic() + (timeout_s or self._switchboard.config.timeouts.pipeline_s)
+        done: dict[str, asyncio.Future[CompletionResponse]] = {
+            step.name: asyncio.get_running_loop().create_future() for step in pipeline.steps
+        }
+
+        async def run_step(step: PipelineStep) -> None:
+            try:
+                outputs = {dep: (await asyncio.shield(done[dep])).text for dep in step.depends_on()}
+                response = await self._step(name, step, values, outputs, run_id, deadline, store, progress)
+            except BaseException as error:
+                if not done[step.name].done():
+                    if isinstance(error, asyncio.CancelledError):
+                        done[step.name].cancel()
+                    else:
+                        done[step.name].set_exception(error)
+                raise
+            done[step.name].set_result(response)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for step in pipeline.steps:
+                    group.create_task(run_step(step))
+        except* GatewayError as failures:
+            raise failures.exceptions[0] from None
+        finally:
+            for future in done.values():  # a dependency's failure was seen through its task already
+                if future.done() and not future.cancelled():
+                    future.exception()
+        steps = {step_name: future.result() for step_name, future in done.items()}
+        return PipelineResult(
+            id=run_id,
+            pipeline=name,
+            output=steps[pipeline.output_step].text,
+            steps=steps,
+            totals=PipelineTotals(
+                cost_usd=round(sum(r.cost_usd for r in steps.values()), 10),
+                input_tokens=sum(r.usage.input_tokens for r in steps.values()),
+                output_tokens=sum(r.usage.output_tokens for r in steps.values()),
+                cached_tokens=sum(r.usage.cached_tokens for r in steps.values()),
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            ),
+        )
+
+    async def _step(
+        self,
+        pipeline: str,
+        step: PipelineStep,
+        inputs: Mapping[str, str],
+        outputs: Mapping[str, str],
+        run_id: str,
+        deadline: float,
+        store: StepStore | None,
+        progress: Progress | None,
+    ) -> CompletionResponse:
+        if store is not None and (stored := await store.get(step.name)) is not None:
+            await _notify(progress, "reused", step.name, stored)
+            return stored
+        await _notify(progress, "started", step.name, None)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise GatewayError(504, "deadline_exceeded", f"step {step.name}: no time left", step=step.name)
+        messages = [Message(role="system", content=render(step.system, inputs, outputs))] if step.system else []
+        messages.append(Message(role="user", content=render(step.prompt, inputs, outputs)))
+        request = CompleteRequest(
+            messages=messages,
+            max_tokens=step.max_tokens,
+            temperature=step.temperature,
+            timeout_s=min(left, self._switchboard.config.timeouts.max_request_s),
+            metadata={"pipeline": pipeline, "step": step.name, "run_id": run_id},
+        )
+        plan = self._switchboard.router.plan_for_step(pipeline, step.name)
+        try:
+            response = await self._switchboard.execute(request, f"{run_id}-{step.name}", plan)
+        except GatewayError as error:
+            detail = error.body.error
+            raise GatewayError(error.status, detail.code, f"step {step.name}: {detail.message}",
+                               step=step.name, route=error.body.route) from None
+        if store is not None:
+            await store.put(step.name, response)
+        await _notify(progress, "finished", step.name, response)
+        return response
+
+
+async def _notify(progress: Progress | None, event: StepEvent, step: str, response: CompletionResponse | None) -> None:
+    if progress is not None:
+        result = progress(event, step, response)
+        if inspect.isawaitable(result):
+            await result
