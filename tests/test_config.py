@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from switchboard.config import ConfigError, load_config
-from tests.conftest import default_config_data
+from switchboard.config import default_config_data
 
 
 def _write(tmp_path: Path, data: object) -> Path:
@@ -40,7 +40,7 @@ def test_the_embedded_defaults_route_as_documented() -> None:
         (lambda d: d["routes"]["summarization"].__setitem__(0, "cohere:no-such-model"),
          "routes.summarization[0]: model 'no-such-model'"),
         (lambda d: d["routes"]["summarization"].__setitem__(0, "cohere"),
-         "routes.summarization.targets.0: 'cohere' is not of the form provider:model"),
+         "routes.summarization.0: 'cohere' is not of the form provider:model"),
         (lambda d: d["providers"]["openai"].__setitem__("kind", "grpc"), "providers.openai.kind"),
         (lambda d: d["retry"].__setitem__("max_retries", -1), "retry.max_retries"),
         (lambda d: d["breaker"].__setitem__("cooldown_s", 0), "breaker.cooldown_s"),

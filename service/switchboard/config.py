@@ -244,10 +244,18 @@ class GatewayConfig(_Strict):
 def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"])
+        parts = [str(part) for part in item["loc"]]
+        if parts[:1] in (["routes"], ["default_route"]) and "targets" in parts:
+            parts.remove("targets")  # a route is usually written as a bare list
+        where = ".".join(parts)
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{where}: {message}" if where else message)
     return "; ".join(lines)
+
+
+def default_config_data() -> dict[str, object]:
+    """The embedded defaults as plain data (the infrastructure renders stack configs from them)."""
+    return yaml.safe_load(resources.files("switchboard").joinpath(DEFAULT_CONFIG).read_text())
 
 
 def parse_config(data: object, source: str = "<config>") -> GatewayConfig:

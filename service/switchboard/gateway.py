@@ -49,6 +49,7 @@ from switchboard.redact import register_secret
 from switchboard.resilience.breaker import BreakerBoard, BreakerState
 from switchboard.resilience.retry import RetryPolicy
 from switchboard.router import Plan, Router, UnknownTaskType
+from switchboard.secrets_manager import SecretKeys, secret_arns
 from switchboard.schema import (
     Attempt,
     CompleteRequest,
@@ -112,6 +113,11 @@ class Switchboard:
                 self._embedded[name] = EmbeddedModel()
         self.executor = Executor(self.adapters, self.breakers, RetryPolicy.from_config(config.retry))
         self._session: aiohttp.ClientSession | None = None
+        key_envs = [p.api_key_env for p in config.providers.values() if p.api_key_env]
+        arns = secret_arns(env, key_envs)
+        self._secret_keys = SecretKeys(arns) if arns else None
+        self._secret_refresh_s = float(env.get("SWITCHBOARD_SECRET_REFRESH_S", 300))
+        self._background: list[asyncio.Task[None]] = []
         self.pipelines = PipelineRunner(self)
 
     @classmethod
@@ -122,6 +128,10 @@ class Switchboard:
     async def start(self) -> None:
         if self._session is not None:
             return
+        if self._secret_keys is not None:
+            self._use_keys(await asyncio.to_thread(self._secret_keys.fetch))
+            self._background.append(asyncio.create_task(
+                self._secret_keys.refresh_forever(self._secret_refresh_s, self._use_keys)))
         for name, model in self._embedded.items():
             try:
                 self.adapters[name].base_url = await asyncio.to_thread(model.start)
@@ -135,7 +145,16 @@ class Switchboard:
             skip_auto_headers=("User-Agent",),
         )
 
+    def _use_keys(self, keys: dict[str, str]) -> None:
+        """Keys read from Secrets Manager replace the adapters' keys (rotation takes effect here)."""
+        for name, provider in self.config.providers.items():
+            if provider.api_key_env in keys:
+                self.adapters[name].api_key = keys[provider.api_key_env]
+
     async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        self._background.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None

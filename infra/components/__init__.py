@@ -1,0 +1,1 @@
+"""One ComponentResource per part of the deployment; each takes plain typed values, never pulumi.Config."""

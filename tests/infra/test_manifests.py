@@ -1,0 +1,55 @@
+"""Every declared Kubernetes object validates against the Kubernetes schema and passes checkov."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.infra.stack import Deployment
+
+KUBERNETES_VERSION = "1.33.0"  # the clusters' version (kubernetesVersion)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_object_validates_against_the_kubernetes_schema(deployments: dict[str, Deployment], stack) -> None:
+    objects = deployments[stack].k8s_objects()
+    kinds = {obj["kind"] for obj in objects}
+    assert {"Deployment", "Service", "ConfigMap", "NetworkPolicy", "HorizontalPodAutoscaler",
+            "PodDisruptionBudget", "ServiceAccount", "PersistentVolumeClaim", "Namespace"} <= kinds
+    for obj in objects:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.fixture(scope="module")
+def checkov_report(deployments: dict[str, Deployment], tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    folder = tmp_path_factory.mktemp("manifests")
+    for stack, deployment in deployments.items():
+        for index, obj in enumerate(deployment.k8s_objects()):
+            (folder / f"{stack}-{index:02d}-{obj['kind'].lower()}.yaml").write_text(yaml.safe_dump(obj))
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("checkov")), "--directory", str(folder), "--framework", "kubernetes",
+         "--output", "json", "--compact", "--skip-download"],
+        capture_output=True, text=True, timeout=600,
+    )
+    report = json.loads(result.stdout)
+    return report if isinstance(report, list) else [report]
+
+
+def test_checkov_finds_nothing_and_every_skip_says_why(checkov_report: list[dict]) -> None:
+    reports = [r for r in checkov_report if r.get("check_type") == "kubernetes"]
+    assert reports, "checkov scanned no Kubernetes objects"
+    results = [r["results"] for r in reports]
+    failed = [(c["check_id"], c["resource"], c["check_name"]) for r in results for c in r["failed_checks"]]
+    assert failed == []
+    assert sum(r["summary"]["passed"] for r in reports) > 100
+    assert sum(r["summary"]["parsing_errors"] for r in reports) == 0
+    skipped = [c for r in results for c in r["skipped_checks"]]
+    assert skipped
+    for check in skipped:
+        assert len(check["check_result"].get("suppress_comment", "").strip()) > 10, check["check_id"]
