@@ -6,7 +6,8 @@ import email.utils
 
 import pytest
 
-from switchboard.config import BreakerConfig, ModelPrice
+from switchboard.config import BreakerConfig
+from switchboard.pricing import ModelPrice
 from switchboard.pricing import cost_usd
 from switchboard.providers.base import parse_retry_after
 from switchboard.resilience.breaker import BreakerBoard, BreakerState, CircuitBreaker

@@ -25,7 +25,7 @@ def test_creative_writing_is_served_by_openai(gateway: httpx.Client, fakes, caps
     body = response.json()
     assert (body["provider"], body["model"], body["text"]) == ("openai", "gpt-5.4", "Once upon a time.")
     assert body["finish_reason"] == "stop"
-    assert body["usage"] == {"input_tokens": 20, "output_tokens": 5, "cached_tokens": 4}
+    assert body["usage"] == {"input_tokens": 20, "output_tokens": 5, "cached_tokens": 4, "cache_write_tokens": 0}
     # gpt-5.4: $1.25 / $10.00 / $0.125 cached, per million tokens
     assert body["cost_usd"] == pytest.approx((16 * 1.25 + 4 * 0.125 + 5 * 10.0) / 1e6)
     assert response.headers["x-request-id"] and body["id"].endswith(response.headers["x-request-id"])
@@ -60,7 +60,7 @@ def test_technical_explanation_is_served_by_anthropic(gateway: httpx.Client, fak
     assert (body["provider"], body["model"]) == ("anthropic", "claude-sonnet-4-6")
     assert body["text"] == "A mutex is a lock." and body["finish_reason"] == "length"
     # Anthropic counts cache reads apart from input_tokens; the standard usage includes them.
-    assert body["usage"] == {"input_tokens": 12, "output_tokens": 7, "cached_tokens": 3}
+    assert body["usage"] == {"input_tokens": 12, "output_tokens": 7, "cached_tokens": 3, "cache_write_tokens": 0}
 
     sent = fakes.anthropic.received[0]
     assert sent.headers["x-api-key"] == KEYS["ANTHROPIC_API_KEY"]
@@ -79,7 +79,7 @@ def test_summarization_is_served_by_cohere(gateway: httpx.Client, fakes) -> None
     body = response.json()
     assert (body["provider"], body["model"], body["text"]) == ("cohere", "command-a-03-2025", "Short.")
     assert body["finish_reason"] == "stop"
-    assert body["usage"] == {"input_tokens": 30, "output_tokens": 2, "cached_tokens": 0}  # billed units
+    assert body["usage"] == {"input_tokens": 30, "output_tokens": 2, "cached_tokens": 0, "cache_write_tokens": 0}  # billed units
     assert body["cost_usd"] == pytest.approx((30 * 2.5 + 2 * 10.0) / 1e6)
     sent = fakes.cohere.received[0]
     assert sent.headers["Authorization"] == f"Bearer {KEYS['CO_API_KEY']}"

@@ -14,9 +14,10 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from switchboard.pricing import ModelPrice, PriceTable, load_price_table
+
 ProviderKind = Literal["openai", "anthropic", "cohere", "openai_compatible"]
 PositiveFloat = Annotated[float, Field(gt=0)]
-Price = Annotated[float, Field(ge=0)]
 
 DEFAULT_CONFIG = "defaults.yaml"
 CONFIG_ENV = "SWITCHBOARD_CONFIG"
@@ -30,14 +31,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ModelPrice(_Strict):
-    """USD per million tokens."""
-
-    input: Price
-    output: Price
-    cached_input: Price | None = None  # cached prompt tokens; defaults to the input price
-
-
 class ProviderConfig(_Strict):
     kind: ProviderKind
     base_url: str | None = None
@@ -45,7 +38,13 @@ class ProviderConfig(_Strict):
     api_key_env: str | None = None
     api_key_required: bool = True
     embedded: bool = False  # start the embedded llama.cpp server when no base URL is set
-    models: Annotated[dict[str, ModelPrice], Field(min_length=1)]
+    # Model names; a price given here overrides the price table (self-hosted models are priced here).
+    models: Annotated[dict[str, ModelPrice | None], Field(min_length=1)]
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _names_alone(cls, value: object) -> object:
+        return dict.fromkeys(value) if isinstance(value, list) else value
 
     @field_validator("base_url")
     @classmethod
@@ -205,6 +204,8 @@ class GatewayConfig(_Strict):
     breaker: BreakerConfig = BreakerConfig()
     timeouts: TimeoutConfig = TimeoutConfig()
     pipelines: dict[Name, PipelineConfig] = {}
+    price_table: str | None = None  # a price table file; the embedded one (or $SWITCHBOARD_PRICES) by default
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
     def _targets_exist(self) -> GatewayConfig:
@@ -230,6 +231,12 @@ class GatewayConfig(_Strict):
                 if target.key in seen:
                     raise ValueError(f"{where}[{index}]: '{target.key}' appears twice in the chain")
                 seen.add(target.key)
+        table = self.prices()
+        for name, provider in self.providers.items():
+            for model, price in provider.models.items():
+                if price is None and table.get(name, model) is None:
+                    raise ValueError(f"providers.{name}.models.{model}: no price in the price table "
+                                     f"(version {table.version}); give one inline")
         if self.timeouts.request_s > self.timeouts.max_request_s:
             raise ValueError("timeouts.request_s: must not exceed timeouts.max_request_s")
         return self
@@ -237,8 +244,14 @@ class GatewayConfig(_Strict):
     def all_routes(self) -> list[RouteConfig]:
         return [*self.routes.values(), self.default_route]
 
+    def prices(self) -> PriceTable:
+        return _price_table(self.price_table)
+
     def price(self, provider: str, model: str) -> ModelPrice:
-        return self.providers[provider].models[model]
+        inline = self.providers[provider].models[model]
+        price = inline if inline is not None else self.prices().get(provider, model)
+        assert price is not None  # checked when the config was loaded
+        return price
 
 
 def _describe(error: ValidationError) -> str:
@@ -251,6 +264,18 @@ def _describe(error: ValidationError) -> str:
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{where}: {message}" if where else message)
     return "; ".join(lines)
+
+
+_tables: dict[str | None, PriceTable] = {}
+
+
+def _price_table(path: str | None) -> PriceTable:
+    if path not in _tables:
+        try:
+            _tables[path] = load_price_table(path)
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            raise ValueError(f"price_table: cannot load {path or 'the embedded price table'}: {error}") from None
+    return _tables[path]
 
 
 def default_config_data() -> dict[str, object]:

@@ -34,7 +34,7 @@ from switchboard.executor import (
 from switchboard.local import EmbeddedModel, EmbeddedModelError
 from switchboard.logs import log
 from switchboard.pipelines.runner import PipelineRunner
-from switchboard.pricing import cost_usd
+from switchboard.pricing import cost_usd, estimate_usage
 from switchboard.providers import (
     ADAPTERS,
     Adapter,
@@ -195,7 +195,7 @@ class Switchboard:
             raise
         completion = execution.result
         response = self._response(
-            request_id, plan, execution.target, completion.text, completion.finish_reason, completion.usage,
+            request_id, plan, execution.target, call, completion.text, completion.finish_reason, completion.usage,
             execution.attempts, started,
         )
         log_request(request_id, request, 200, started, response=response)
@@ -257,7 +257,7 @@ class Switchboard:
             return
         assert isinstance(event, StreamEnd)
         response = self._response(
-            request_id, plan, target, "".join(parts), event.finish_reason, event.usage, attempts, started
+            request_id, plan, target, call, "".join(parts), event.finish_reason, event.usage, attempts, started
         )
         log_request(request_id, request, 200, started, response=response)
         yield StreamFinished(response)
@@ -309,12 +309,16 @@ class Switchboard:
         request_id: str,
         plan: Plan,
         target: TargetRef,
+        call: ProviderCall,
         text: str,
         finish_reason: FinishReason,
-        usage: Usage,
+        usage: Usage | None,
         attempts: list[Attempt],
         started: float,
     ) -> CompletionResponse:
+        estimated = usage is None
+        if usage is None:
+            usage = estimate_usage(call.messages, text)
         return CompletionResponse(
             id=f"sb-{request_id}",
             text=text,
@@ -324,6 +328,7 @@ class Switchboard:
             finish_reason=finish_reason,
             usage=usage,
             cost_usd=cost_usd(self.config.price(target.provider, target.model), usage),
+            cost_estimated=estimated,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             route=Route(reason=plan.reason, attempts=attempts),
         )

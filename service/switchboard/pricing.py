@@ -1,20 +1,66 @@
-"""Cost from provider-reported usage and the config's prices (USD per million tokens)."""
+"""Cost, from provider-reported usage and a versioned price table (USD per million tokens).
+
+When a provider reports no usage the tokens are estimated from the text and the cost is marked
+`cost_estimated`; reported usage is never replaced by an estimate.
+"""
 
 from __future__ import annotations
 
-from switchboard.config import ModelPrice
-from switchboard.schema import Usage
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from switchboard.schema import Message, Usage
 
 PER_MILLION = 1_000_000
+PRICES_ENV = "SWITCHBOARD_PRICES"
+CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text, used only when usage is missing
+Price = Annotated[float, Field(ge=0)]
+
+
+class ModelPrice(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: Price
+    output: Price
+    cached_input: Price | None = None  # cache reads; the input price when absent
+    cache_write: Price | None = None  # cache writes (Anthropic); the input price when absent
+
+
+class PriceTable(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str
+    prices: dict[str, dict[str, ModelPrice]]
+
+    def get(self, provider: str, model: str) -> ModelPrice | None:
+        return self.prices.get(provider, {}).get(model)
+
+
+def load_price_table(path: str | Path | None = None) -> PriceTable:
+    path = path or os.environ.get(PRICES_ENV) or None
+    text = Path(path).read_text() if path else resources.files("switchboard").joinpath("prices.yaml").read_text()
+    return PriceTable.model_validate(yaml.safe_load(text))
 
 
 def cost_usd(price: ModelPrice, usage: Usage) -> float:
-    """`usage.input_tokens` includes the cached ones, which are billed at the cached price."""
+    """`usage.input_tokens` includes cache reads and writes, each billed at its own price."""
     cached = min(usage.cached_tokens, usage.input_tokens)
-    cached_price = price.input if price.cached_input is None else price.cached_input
+    written = min(usage.cache_write_tokens, usage.input_tokens - cached)
     total = (
-        (usage.input_tokens - cached) * price.input
-        + cached * cached_price
+        (usage.input_tokens - cached - written) * price.input
+        + cached * (price.input if price.cached_input is None else price.cached_input)
+        + written * (price.input if price.cache_write is None else price.cache_write)
         + usage.output_tokens * price.output
     )
     return round(total / PER_MILLION, 10)
+
+
+def estimate_usage(messages: list[Message], text: str) -> Usage:
+    """Only for replies that carry no usage at all."""
+    prompt = sum(len(m.content) for m in messages)
+    return Usage(input_tokens=-(-prompt // CHARS_PER_TOKEN), output_tokens=-(-len(text) // CHARS_PER_TOKEN))

@@ -80,9 +80,12 @@ class CompleteRequest(BaseModel):
 
 
 class Usage(BaseModel):
+    """`input_tokens` counts every prompt token; `cached_tokens` and `cache_write_tokens` are parts of it."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class Attempt(BaseModel):
@@ -111,6 +114,7 @@ class CompletionResponse(BaseModel):
     finish_reason: FinishReason
     usage: Usage
     cost_usd: float
+    cost_estimated: bool = False  # the provider reported no usage: tokens were estimated from the text
     latency_ms: float
     cached: bool = False
     route: Route

@@ -114,14 +114,15 @@ class AnthropicStreamParser(StreamParser):
         return []
 
 
-def parse_usage(usage: Any) -> Usage:
+def parse_usage(usage: Any) -> Usage | None:
     """Anthropic's `input_tokens` excludes cache reads and writes; the standard count includes them."""
     if not usage:
-        return Usage()
+        return None
     cache_read = token_count(usage.get("cache_read_input_tokens"))
     cache_write = token_count(usage.get("cache_creation_input_tokens"))
     return Usage(
         input_tokens=token_count(usage.get("input_tokens")) + cache_read + cache_write,
         output_tokens=token_count(usage.get("output_tokens")),
         cached_tokens=cache_read,
+        cache_write_tokens=cache_write,
     )

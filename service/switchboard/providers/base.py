@@ -44,7 +44,7 @@ class ProviderCall:
 class Completion:
     text: str
     finish_reason: FinishReason
-    usage: Usage
+    usage: Usage | None  # None: the provider reported none
     model: str
 
 
@@ -60,7 +60,7 @@ class StreamEnd:
     """A stream's clean end: it arrived with the protocol's own terminator."""
 
     finish_reason: FinishReason
-    usage: Usage
+    usage: Usage | None
 
 
 StreamEvent = TextDelta | StreamEnd

@@ -93,10 +93,10 @@ class CohereStreamParser(StreamParser):
         return []
 
 
-def parse_usage(usage: Any) -> Usage:
+def parse_usage(usage: Any) -> Usage | None:
     """Bill from `billed_units`; `tokens` also counts the prompt template."""
     if not usage:
-        return Usage()
+        return None
     billed = usage.get("billed_units") or usage.get("tokens") or {}
     return Usage(
         input_tokens=token_count(billed.get("input_tokens")),

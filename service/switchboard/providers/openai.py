@@ -86,7 +86,7 @@ class OpenAIStreamParser(StreamParser):
     def __init__(self, adapter: OpenAIAdapter) -> None:
         self._adapter = adapter
         self._finish: str | None = None
-        self._usage = Usage()
+        self._usage: Usage | None = None
 
     def feed(self, event: str | None, data: str) -> list[StreamEvent]:
         if data.strip() == "[DONE]":
@@ -118,9 +118,9 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     max_tokens_field = "max_tokens"
 
 
-def parse_usage(usage: Any) -> Usage:
+def parse_usage(usage: Any) -> Usage | None:
     if not usage:
-        return Usage()
+        return None
     details = usage.get("prompt_tokens_details") or {}
     return Usage(
         input_tokens=token_count(usage.get("prompt_tokens")),
