@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from opentelemetry.trace import SpanKind
 from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
@@ -24,12 +25,13 @@ from switchboard.gateway import (
     StreamStarted,
     Switchboard,
     invalid_request,
-    log_request,
     new_request_id,
 )
 from switchboard.openai_compat import openai_routes
 from switchboard.pipelines import jobs
 from switchboard.pipelines.http import pipeline_routes
+from switchboard.telemetry import metrics, tracing
+from switchboard.telemetry.record import record_request
 from switchboard.schema import CompleteRequest
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -110,10 +112,11 @@ def create_app(switchboard: Switchboard, redis_url: str | None = None) -> FastAP
             except ValidationError as error:
                 raise invalid_request(error) from None
         except GatewayError as error:
-            log_request(request_id, None, error.status, started, error=error)
+            record_request(request_id, None, error.status, started, error=error)
             return error_response(error, request_id)
         if body.stream:
-            items = switchboard.execute_stream(body, request_id)
+            trace = tracing.extract(request.headers)
+            items = switchboard.execute_stream(body, request_id, trace=trace, kind=SpanKind.SERVER)
             try:
                 first = await anext(items)  # nothing is sent before the first token: errors keep their status
             except GatewayError as error:
@@ -121,13 +124,21 @@ def create_app(switchboard: Switchboard, redis_url: str | None = None) -> FastAP
             assert isinstance(first, StreamStarted)
             return sse.EventStreamResponse(complete_events(first, items))
         try:
-            response = await switchboard.execute(body, request_id)
+            response = await switchboard.execute(body, request_id, trace=tracing.extract(request.headers),
+                                                 kind=SpanKind.SERVER)
         except GatewayError as error:
             return error_response(error, request_id)
         return Response(response.model_dump_json(), media_type="application/json")
 
     app.include_router(openai_routes(switchboard))
     app.include_router(pipeline_routes(switchboard, redis_url or jobs.redis_url()))
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        for target, state in switchboard.breakers.states().items():
+            metrics.BREAKER_STATE.labels(target).set(metrics.BREAKER_VALUES[state.value])
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -34,11 +34,16 @@ def serve(
     from switchboard.api import create_app
     from switchboard.gateway import Switchboard
 
+    from switchboard import logs
+    from switchboard.telemetry import tracing
+
     try:
         switchboard = Switchboard.from_config(config)
     except ConfigError as error:
         typer.echo(f"switchboard: config error: {error}", err=True)
         raise typer.Exit(2) from None
+    logs.configure(switchboard.config.log_level)
+    tracing.configure()
     uvicorn.run(
         create_app(switchboard),
         host=host,

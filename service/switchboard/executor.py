@@ -12,12 +12,15 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from opentelemetry.context import Context
+
 from switchboard.config import TargetRef
 from switchboard.providers import Adapter, ProviderCall, ProviderError, StreamEnd, StreamEvent
 from switchboard.resilience.breaker import BreakerBoard
 from switchboard.resilience.retry import RetryPolicy
 from switchboard.router import Plan
 from switchboard.schema import Attempt, Outcome
+from switchboard.telemetry import tracing
 
 # Outcomes that say something about the target's health, and so count towards opening its breaker.
 BREAKER_FAILURES = frozenset(
@@ -89,10 +92,16 @@ class Executor:
         self._policy = policy
 
     async def run(
-        self, plan: Plan, call: ProviderCall, deadline: float, attempt: AttemptFn[T], attempt_timeout_s: float
+        self,
+        plan: Plan,
+        call: ProviderCall,
+        deadline: float,
+        attempt: AttemptFn[T],
+        attempt_timeout_s: float,
+        trace: Context | None = None,
     ) -> Execution[T]:
         """Walk the plan until one attempt succeeds. `deadline` is on the `time.monotonic()` clock."""
-        attempts: list[Attempt] = []
+        attempts = _TracedAttempts(trace)
         for target in plan.targets:
             if deadline - time.monotonic() <= 0:
                 attempts.append(_skipped(target, Outcome.DEADLINE_EXCEEDED, "no time left"))
@@ -100,10 +109,10 @@ class Executor:
             call_for_target = dataclasses.replace(call, model=target.model)
             result = await self._try_target(target, call_for_target, deadline, attempt, attempt_timeout_s, attempts)
             if result is not None:
-                return Execution(result, target, attempts)
+                return Execution(result, target, list(attempts))
             if attempts[-1].outcome is Outcome.DEADLINE_EXCEEDED:
                 break
-        raise AllTargetsFailed(attempts)
+        raise AllTargetsFailed(list(attempts))
 
     async def _try_target(
         self,
@@ -112,7 +121,7 @@ class Executor:
         deadline: float,
         attempt: AttemptFn[T],
         attempt_timeout_s: float,
-        attempts: list[Attempt],
+        attempts: _TracedAttempts,
     ) -> T | None:
         adapter = self._adapters[target.provider]
         if adapter.base_url is None:
@@ -132,9 +141,11 @@ class Executor:
             left = deadline - time.monotonic()
             budget = min(attempt_timeout_s, left)
             started = time.perf_counter()
+            span = attempts.open(target, adapter, call)
             try:
                 async with asyncio.timeout(budget):
-                    result = await attempt(adapter, call)
+                    with tracing.current(span):
+                        result = await attempt(adapter, call)
             except ProviderError as error:
                 failure = error
             except TimeoutError:
@@ -145,13 +156,14 @@ class Executor:
                 )
             except BaseException:
                 breaker.release()  # cancelled: this says nothing about the target
+                tracing.end(span, error="cancelled")
                 raise
             else:
                 breaker.record_success()
-                attempts.append(_attempt(target, Outcome.OK, 200, wait_s, started, None))
+                attempts.append(_attempt(target, Outcome.OK, 200, wait_s, started, None), span)
                 return result
 
-            attempts.append(_attempt(target, failure.outcome, failure.status, wait_s, started, failure.detail))
+            attempts.append(_attempt(target, failure.outcome, failure.status, wait_s, started, failure.detail), span)
             if failure.outcome is Outcome.DEADLINE_EXCEEDED:
                 breaker.release()
                 return None
@@ -164,13 +176,43 @@ class Executor:
             wait_s = self._policy.delay(retries, failure.retry_after_s)
             left = deadline - time.monotonic()
             if wait_s >= left:
-                attempts[-1] = attempts[-1].model_copy(
-                    update={"detail": f"{failure.detail}; wait {wait_s:.2f}s exceeds {left:.2f}s left: failing over"}
-                )
+                attempts.amend_last(f"{failure.detail}; wait {wait_s:.2f}s exceeds {left:.2f}s left: failing over")
                 breaker.release()
                 return None
             await asyncio.sleep(wait_s)
             retries += 1
+
+
+class _TracedAttempts(list[Attempt]):
+    """The attempt records, each also a `switchboard.attempt` span when tracing is on."""
+
+    def __init__(self, trace: Context | None) -> None:
+        super().__init__()
+        self._trace = trace
+
+    def open(self, target: TargetRef, adapter: Adapter, call: ProviderCall) -> object:
+        return tracing.start("switchboard.attempt", self._trace, attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": tracing.GEN_AI_SYSTEM.get(adapter.kind, adapter.kind),
+            "gen_ai.request.model": call.model,
+            "gen_ai.request.max_tokens": call.max_tokens,
+            "switchboard.provider": target.provider,
+        })
+
+    def append(self, attempt: Attempt, span: object = None) -> None:  # type: ignore[override]
+        super().append(attempt)
+        if span is None and tracing.enabled():  # a target skipped without a call still shows in the trace
+            span = tracing.start("switchboard.attempt", self._trace, attributes={
+                "switchboard.provider": attempt.provider, "gen_ai.request.model": attempt.model})
+        tracing.end(span, {  # type: ignore[arg-type]
+            "switchboard.outcome": attempt.outcome.value,
+            "http.response.status_code": attempt.status,
+            "switchboard.wait_ms": attempt.wait_ms,
+            "switchboard.detail": attempt.detail,
+        }, error=None if attempt.outcome is Outcome.OK else attempt.outcome.value)
+
+    def amend_last(self, detail: str) -> None:
+        self[-1] = self[-1].model_copy(update={"detail": detail})
 
 
 def _attempt(

@@ -10,13 +10,15 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind
 from pydantic import ValidationError
 
 from switchboard.config import GatewayConfig, TargetRef, load_config
@@ -50,6 +52,8 @@ from switchboard.resilience.breaker import BreakerBoard, BreakerState
 from switchboard.resilience.retry import RetryPolicy
 from switchboard.router import Plan, Router, UnknownTaskType
 from switchboard.secrets_manager import SecretKeys, secret_arns
+from switchboard.telemetry import tracing
+from switchboard.telemetry.record import record_request
 from switchboard.schema import (
     Attempt,
     CompleteRequest,
@@ -184,35 +188,58 @@ class Switchboard:
         """Run a declared pipeline and wait for it: `await sb.run_pipeline("blog_post", topic="...")`."""
         return await self.pipelines.run(name, inputs, run_id=new_request_id(), timeout_s=timeout_s)
 
-    async def execute(self, request: CompleteRequest, request_id: str, plan: Plan | None = None) -> CompletionResponse:
-        """Run one validated request and write its one log line, whatever the result."""
+    async def execute(
+        self,
+        request: CompleteRequest,
+        request_id: str,
+        plan: Plan | None = None,
+        trace: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+    ) -> CompletionResponse:
+        """Run one validated request and record it (log line, metrics, span), whatever the result."""
         started = time.perf_counter()
+        span = tracing.start("switchboard.request", trace, kind, {"switchboard.request_id": request_id})
+        route = "invalid"
         try:
-            plan, call, deadline = self._prepare(request, plan)
-            execution = await self._run(plan, call, deadline, self._complete_attempt, self.config.timeouts.attempt_s)
+            plan, call, deadline = self._prepare(request, plan, span, trace)
+            route = plan.label
+            execution = await self._run(plan, call, deadline, self._complete_attempt, self.config.timeouts.attempt_s,
+                                        tracing.context_of(span, trace))
         except GatewayError as error:
-            log_request(request_id, request, error.status, started, error=error)
+            record_request(request_id, request, error.status, started, route=route, error=error, span=span)
             raise
         completion = execution.result
         response = self._response(
             request_id, plan, execution.target, call, completion.text, completion.finish_reason, completion.usage,
             execution.attempts, started,
         )
-        log_request(request_id, request, 200, started, response=response)
+        record_request(request_id, request, 200, started, route=route, response=response, span=span)
         return response
 
     async def execute_stream(
-        self, request: CompleteRequest, request_id: str, plan: Plan | None = None
-    ) -> AsyncIterator[StreamItem]:
+        self,
+        request: CompleteRequest,
+        request_id: str,
+        plan: Plan | None = None,
+        trace: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+    ) -> AsyncGenerator[StreamItem, None]:
         """Nothing is yielded before the first content token; after it, a failure ends with `StreamFailed`."""
         started = time.perf_counter()
+        span = tracing.start("switchboard.request", trace, kind, {"switchboard.request_id": request_id,
+                                                                  "switchboard.stream": True})
+        route = "invalid"
         try:
-            plan, call, deadline = self._prepare(request, plan)
-            execution = await self._run(plan, call, deadline, self._stream_attempt, plan.first_token_s)
+            plan, call, deadline = self._prepare(request, plan, span, trace)
+            route = plan.label
+            execution = await self._run(plan, call, deadline, self._stream_attempt, plan.first_token_s,
+                                        tracing.context_of(span, trace))
         except GatewayError as error:
-            log_request(request_id, request, error.status, started, error=error)
+            record_request(request_id, request, error.status, started, route=route, error=error, span=span)
             raise
         target, attempts, opened = execution.target, execution.attempts, execution.result
+        first_token_s = time.perf_counter() - started
+        recorded = {"route": route, "span": span, "first_token_s": first_token_s}
         yield StreamStarted(f"sb-{request_id}", target.provider, target.model, plan.task_type)
         parts: list[str] = []
         event: StreamEvent = opened.first
@@ -239,7 +266,7 @@ class Switchboard:
             self._interrupted(attempts, parts, Outcome.CLIENT_CLOSED, "the client went away")
             error = GatewayError(499, "client_closed", "the client closed the stream",
                                  route=Route(reason=plan.reason, attempts=attempts))
-            log_request(request_id, request, 499, started, error=error, partial_text=parts)
+            record_request(request_id, request, 499, started, error=error, partial_text=parts, **recorded)
             raise
         finally:
             await opened.rest.aclose()  # closes the upstream connection if it is still open
@@ -252,21 +279,27 @@ class Switchboard:
                 502, "stream_interrupted", f"{target.key} failed mid-stream: {failure.detail}",
                 route=Route(reason=plan.reason, attempts=attempts),
             )
-            log_request(request_id, request, 200, started, error=error, partial_text=parts)
+            record_request(request_id, request, 200, started, error=error, partial_text=parts, **recorded)
             yield StreamFailed(error)
             return
         assert isinstance(event, StreamEnd)
         response = self._response(
             request_id, plan, target, call, "".join(parts), event.finish_reason, event.usage, attempts, started
         )
-        log_request(request_id, request, 200, started, response=response)
+        record_request(request_id, request, 200, started, response=response, **recorded)
         yield StreamFinished(response)
 
     async def _run(
-        self, plan: Plan, call: ProviderCall, deadline: float, attempt: AttemptFn[T], timeout_s: float
+        self,
+        plan: Plan,
+        call: ProviderCall,
+        deadline: float,
+        attempt: AttemptFn[T],
+        timeout_s: float,
+        trace: Context | None,
     ) -> Execution[T]:
         try:
-            return await self.executor.run(plan, call, deadline, attempt, timeout_s)
+            return await self.executor.run(plan, call, deadline, attempt, timeout_s, trace)
         except AllTargetsFailed as failure:
             route = Route(reason=plan.reason, attempts=failure.attempts)
             raise GatewayError(failure.status, failure.code, str(failure), route=route) from None
@@ -282,12 +315,20 @@ class Switchboard:
             raise RuntimeError("Switchboard is not started: use `async with` or `await sb.start()`")
         return self._session
 
-    def _prepare(self, request: CompleteRequest, plan: Plan | None) -> tuple[Plan, ProviderCall, float]:
+    def _prepare(
+        self, request: CompleteRequest, plan: Plan | None, span: Span | None, trace: Context | None
+    ) -> tuple[Plan, ProviderCall, float]:
+        decision = tracing.start("switchboard.route", tracing.context_of(span, trace))
         if plan is None:
             try:
                 plan = self.router.plan(request.task_type)
             except UnknownTaskType as error:
+                tracing.end(decision, error="unknown_task_type")
                 raise GatewayError(422, "unknown_task_type", str(error), field="task_type") from None
+        tracing.end(decision, {"switchboard.route": plan.label, "switchboard.reason": plan.reason,
+                               "switchboard.targets": [t.key for t in plan.targets]})
+        if span is not None and tracing.record_content:
+            span.set_attribute("gen_ai.prompt", "\n".join(m.content for m in request.conversation()))
         timeouts = self.config.timeouts
         if request.timeout_s is not None and request.timeout_s > timeouts.max_request_s:
             raise GatewayError(
@@ -364,50 +405,3 @@ def _library_request(text: str | None, fields: dict[str, Any]) -> CompleteReques
         return CompleteRequest.model_validate({"text": text, **fields} if text is not None else fields)
     except ValidationError as error:
         raise invalid_request(error) from None
-
-
-def log_request(
-    request_id: str,
-    request: CompleteRequest | None,
-    status: int,
-    started: float,
-    *,
-    response: CompletionResponse | None = None,
-    error: GatewayError | None = None,
-    partial_text: list[str] | None = None,
-) -> None:
-    """The one log line a request gets."""
-    route = error.body.route if error else (response.route if response else None)
-    usage = response.usage if response else Usage()
-    log.info(
-        "request",
-        request_id=request_id,
-        status=status,
-        task_type=request.task_type if request else None,
-        metadata=request.metadata if request else None,
-        provider=response.provider if response else None,
-        model=response.model if response else None,
-        latency_ms=round((time.perf_counter() - started) * 1000, 3),
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cached_tokens=usage.cached_tokens,
-        cost_usd=response.cost_usd if response else 0.0,
-        finish_reason=response.finish_reason if response else "error",
-        error=error.body.error.code if error else None,
-        streamed_chars=sum(len(part) for part in partial_text) if partial_text is not None else None,
-        reason=route.reason if route else None,
-        path=[_path_step(a) for a in route.attempts] if route else [],
-    )
-
-
-def _path_step(attempt: Any) -> dict[str, Any]:
-    step = {
-        "target": f"{attempt.provider}:{attempt.model}",
-        "outcome": attempt.outcome.value,
-        "status": attempt.status,
-        "wait_ms": attempt.wait_ms,
-        "latency_ms": attempt.latency_ms,
-    }
-    if attempt.detail:
-        step["detail"] = attempt.detail
-    return step

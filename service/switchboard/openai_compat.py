@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
+from opentelemetry.trace import SpanKind
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,9 +27,10 @@ from switchboard.gateway import (
     StreamStarted,
     Switchboard,
     invalid_request,
-    log_request,
 )
 from switchboard.router import UnknownModel
+from switchboard.telemetry import tracing
+from switchboard.telemetry.record import record_request
 from switchboard.schema import CompleteRequest, CompletionResponse, Route, Usage
 
 UNSUPPORTED = ("tools", "functions", "tool_choice", "function_call", "audio", "prediction")
@@ -221,19 +223,21 @@ def openai_routes(switchboard: Switchboard) -> APIRouter:
             except UnknownModel as error:
                 raise GatewayError(404, "model_not_found", str(error), field="model") from None
         except GatewayError as error:
-            log_request(request_id, None, error.status, started, error=error)
+            record_request(request_id, None, error.status, started, error=error)
             return openai_error(error)
 
         if not body.stream:
             try:
-                response = await switchboard.execute(complete_request, request_id, plan)
+                response = await switchboard.execute(complete_request, request_id, plan,
+                                                     tracing.extract(request.headers), SpanKind.SERVER)
             except GatewayError as error:
                 return openai_error(error)
             return json_response(
                 completion_body(response, request_id), headers={"x-switchboard-route": route_header(response.route)}
             )
 
-        items = switchboard.execute_stream(complete_request, request_id, plan)
+        items = switchboard.execute_stream(complete_request, request_id, plan, tracing.extract(request.headers),
+                                           SpanKind.SERVER)
         try:
             first = await anext(items)
         except GatewayError as error:

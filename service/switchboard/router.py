@@ -14,6 +14,7 @@ class Plan:
     targets: tuple[TargetRef, ...]
     first_token_s: float
     stall_s: float
+    label: str  # the route's name in metrics and logs: bounded by the config
 
 
 class UnknownTaskType(ValueError):
@@ -33,15 +34,17 @@ class Router:
     def __init__(self, config: GatewayConfig) -> None:
         self._timeouts = config.timeouts
         self._plans = {
-            name: _plan(name, f"task_type {name}: {_describe(route.targets)}", route, config.timeouts)
+            name: _plan(name, f"task_type {name}: {_describe(route.targets)}", route, config.timeouts, name)
             for name, route in config.routes.items()
         }
         route = config.default_route
-        self._default = _plan(None, f"no task_type: default route {_describe(route.targets)}", route, config.timeouts)
+        self._default = _plan(None, f"no task_type: default route {_describe(route.targets)}", route,
+                              config.timeouts, "default")
         self.task_types = sorted(self._plans)
         self._steps = {
             (name, step.name): _plan(
-                None, f"pipeline {name} step {step.name}: {_describe(step.targets)}", step, config.timeouts
+                None, f"pipeline {name} step {step.name}: {_describe(step.targets)}", step, config.timeouts,
+                f"pipeline:{name}.{step.name}",
             )
             for name, pipeline in config.pipelines.items()
             for step in pipeline.steps
@@ -69,7 +72,8 @@ class Router:
         target = self.pinnable.get(model)
         if target is None:
             raise UnknownModel(model)
-        return Plan(None, f"pinned by model {model}", (target,), self._timeouts.first_token_s, self._timeouts.stall_s)
+        return Plan(None, f"pinned by model {model}", (target,), self._timeouts.first_token_s,
+                    self._timeouts.stall_s, f"pinned:{model}")
 
 
     def plan_for_step(self, pipeline: str, step: str) -> Plan:
@@ -77,7 +81,7 @@ class Router:
 
 
 def _plan(
-    task_type: str | None, reason: str, route: RouteConfig | PipelineStep, timeouts: TimeoutConfig
+    task_type: str | None, reason: str, route: RouteConfig | PipelineStep, timeouts: TimeoutConfig, label: str
 ) -> Plan:
     first_token_s = route.first_token_s if isinstance(route, RouteConfig) else None
     stall_s = route.stall_s if isinstance(route, RouteConfig) else None
@@ -87,6 +91,7 @@ def _plan(
         tuple(route.targets),
         first_token_s or timeouts.first_token_s,
         stall_s or timeouts.stall_s,
+        label,
     )
 
 

@@ -16,6 +16,7 @@ from switchboard.gateway import Switchboard
 from switchboard.logs import log
 from switchboard.pipelines import jobs
 from switchboard.pipelines.runner import resolve_inputs
+from switchboard.telemetry import tracing
 
 
 class PipelineRequest(BaseModel):
@@ -55,7 +56,8 @@ def pipeline_routes(switchboard: Switchboard, redis_url: str | None) -> APIRoute
         request_id = request.state.request_id
         try:
             body = await _read(request)
-            result = await switchboard.pipelines.run(name, body.inputs, run_id=request_id, timeout_s=body.timeout_s)
+            result = await switchboard.pipelines.run(name, body.inputs, run_id=request_id, timeout_s=body.timeout_s,
+                                                     trace=tracing.extract(request.headers))
         except GatewayError as error:
             return error_response(error, request_id)
         return Response(result.model_dump_json(), media_type="application/json")

@@ -23,6 +23,7 @@ from celery import Celery
 
 from switchboard.errors import GatewayError
 from switchboard.schema import CompletionResponse
+from switchboard.telemetry import tracing
 
 REDIS_URL_ENV = "REDIS_URL"
 QUEUE = "switchboard.pipelines"
@@ -157,9 +158,12 @@ class _Worker:
     @classmethod
     async def _run(cls, job_id: str) -> str:
         if cls.switchboard is None:
+            from switchboard import logs
             from switchboard.gateway import Switchboard
 
+            tracing.configure()
             switchboard = Switchboard.from_config()
+            logs.configure(switchboard.config.log_level)
             await switchboard.start()
             cls.switchboard = switchboard
             url = redis_url()
@@ -183,17 +187,23 @@ async def run_job(switchboard: Any, store: JobStore, job_id: str) -> str:
         if event == "started":
             await store.update(job_id, current_step=step)
 
+    span = tracing.start("switchboard.job", attributes={"switchboard.job_id": job_id,
+                                                         "switchboard.pipeline": job["pipeline"]})
     try:
         result = await switchboard.pipelines.run(
-            job["pipeline"], job["inputs"], run_id=job_id, store=store.steps(job_id), progress=progress
+            job["pipeline"], job["inputs"], run_id=job_id, store=store.steps(job_id), progress=progress,
+            trace=tracing.context_of(span),
         )
     except GatewayError as error:
+        tracing.end(span, error=error.body.error.code)
         await store.update(job_id, status="failed", error=error.body.model_dump(mode="json"))
         return "failed"
     except Exception as error:  # recorded, never lost: the job ends failed with the reason
+        tracing.end(span, error="internal_error")
         await store.update(job_id, status="failed",
                            error={"error": {"code": "internal_error", "message": f"{type(error).__name__}: {error}"}})
         return "failed"
+    tracing.end(span)
     await store.update(job_id, status="succeeded", result=result.model_dump(mode="json"))
     return "succeeded"
 

@@ -13,7 +13,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from switchboard.config import PLACEHOLDER, PipelineConfig, PipelineStep
+from opentelemetry.context import Context
+
 from switchboard.errors import GatewayError
+from switchboard.telemetry import tracing
 from switchboard.schema import CompleteRequest, CompletionResponse, Message, PipelineResult, PipelineTotals
 
 if TYPE_CHECKING:
@@ -76,9 +79,32 @@ class PipelineRunner:
         timeout_s: float | None = None,
         store: StepStore | None = None,
         progress: Progress | None = None,
+        trace: Context | None = None,
     ) -> PipelineResult:
         pipeline = self.get(name)
         values = resolve_inputs(name, pipeline, inputs)
+        span = tracing.start("switchboard.pipeline", trace, attributes={"switchboard.pipeline": name,
+                                                                        "switchboard.run_id": run_id})
+        try:
+            result = await self._run(name, pipeline, values, run_id, timeout_s, store, progress,
+                                     tracing.context_of(span, trace))
+        except GatewayError as error:
+            tracing.end(span, error=error.body.error.code)
+            raise
+        tracing.end(span, {"switchboard.cost_usd": result.totals.cost_usd})
+        return result
+
+    async def _run(
+        self,
+        name: str,
+        pipeline: PipelineConfig,
+        values: dict[str, str],
+        run_id: str,
+        timeout_s: float | None,
+        store: StepStore | None,
+        progress: Progress | None,
+        trace: Context | None,
+    ) -> PipelineResult:
         started = time.perf_counter()
         deadline = time.monotonic() + (timeout_s or self._switchboard.config.timeouts.pipeline_s)
         done: dict[str, asyncio.Future[CompletionResponse]] = {
@@ -88,7 +114,7 @@ class PipelineRunner:
         async def run_step(step: PipelineStep) -> None:
             try:
                 outputs = {dep: (await asyncio.shield(done[dep])).text for dep in step.depends_on()}
-                response = await self._step(name, step, values, outputs, run_id, deadline, store, progress)
+                response = await self._step(name, step, values, outputs, run_id, deadline, store, progress, trace)
             except BaseException as error:
                 if not done[step.name].done():
                     if isinstance(error, asyncio.CancelledError):
@@ -133,6 +159,7 @@ class PipelineRunner:
         deadline: float,
         store: StepStore | None,
         progress: Progress | None,
+        trace: Context | None,
     ) -> CompletionResponse:
         if store is not None and (stored := await store.get(step.name)) is not None:
             await _notify(progress, "reused", step.name, stored)
@@ -151,12 +178,16 @@ class PipelineRunner:
             metadata={"pipeline": pipeline, "step": step.name, "run_id": run_id},
         )
         plan = self._switchboard.router.plan_for_step(pipeline, step.name)
+        span = tracing.start("switchboard.step", trace, attributes={"switchboard.step": step.name})
         try:
-            response = await self._switchboard.execute(request, f"{run_id}-{step.name}", plan)
+            response = await self._switchboard.execute(request, f"{run_id}-{step.name}", plan,
+                                                       tracing.context_of(span, trace))
         except GatewayError as error:
+            tracing.end(span, error=error.body.error.code)
             detail = error.body.error
             raise GatewayError(error.status, detail.code, f"step {step.name}: {detail.message}",
                                step=step.name, route=error.body.route) from None
+        tracing.end(span, {"switchboard.provider": response.provider, "switchboard.cost_usd": response.cost_usd})
         if store is not None:
             await store.put(step.name, response)
         await _notify(progress, "finished", step.name, response)

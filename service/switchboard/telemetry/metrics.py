@@ -1,0 +1,68 @@
+"""Prometheus metrics. Label values are bounded: routes, providers, models and outcomes come from the
+config and the outcome vocabulary; tenants are capped. No prompt text, no request ids.
+
+With several worker processes set PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess mode)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+MAX_TENANTS = 200
+
+REQUESTS = Counter("switchboard_requests", "Requests, by route and HTTP status.", ["route", "status"])
+ATTEMPTS = Counter("switchboard_attempts", "Upstream attempts, by target and outcome.", ["provider", "model", "outcome"])
+RETRIES = Counter("switchboard_retries", "Retries of the same target, by the outcome that caused them.",
+                  ["provider", "model", "reason"])
+FAILOVERS = Counter("switchboard_failovers", "Moves to the next target, by the outcome that caused them.",
+                    ["from_provider", "reason"])
+REQUEST_SECONDS = Histogram("switchboard_request_duration_seconds", "Whole requests.", ["route"],
+                            buckets=LATENCY_BUCKETS)
+ATTEMPT_SECONDS = Histogram("switchboard_attempt_duration_seconds", "Upstream attempts.",
+                            ["provider", "model", "outcome"], buckets=LATENCY_BUCKETS)
+FIRST_TOKEN_SECONDS = Histogram("switchboard_time_to_first_token_seconds", "Streamed requests: time to the "
+                                "first content token.", ["provider", "model"], buckets=LATENCY_BUCKETS)
+OVERHEAD_SECONDS = Histogram("switchboard_gateway_overhead_seconds", "The gateway's own time: the request "
+                             "minus upstream time and retry waits.", buckets=OVERHEAD_BUCKETS)
+TOKENS = Counter("switchboard_tokens", "Tokens, by target and kind (input, output, cached, cache_write).",
+                 ["provider", "model", "kind"])
+COST = Counter("switchboard_cost_usd", "Cost in USD, by target, route and tenant.",
+               ["provider", "model", "route", "tenant"])
+BREAKER_STATE = Gauge("switchboard_breaker_state", "Circuit breaker per target: 0 closed, 1 half-open, 2 open.",
+                      ["target"], multiprocess_mode="max")
+BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+
+_tenants: set[str] = set()
+
+
+def tenant_label(value: object) -> str:
+    """A bounded tenant label: the first MAX_TENANTS tenants seen by name, the rest as `other`."""
+    if value is None:
+        return "none"
+    tenant = str(value)[:64]
+    if tenant in _tenants:
+        return tenant
+    if len(_tenants) < MAX_TENANTS:
+        _tenants.add(tenant)
+        return tenant
+    return "other"
+
+
+def exposition() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
