@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `infra` as a 
 
 from infra import config as stack_config  # noqa: E402
 from infra.components.cluster import Cluster, ExistingCluster  # noqa: E402
+from infra.components.dashboards import Dashboards  # noqa: E402
 from infra.components.gpu_pool import GpuNodePool  # noqa: E402
 from infra.components.provider_secrets import ProviderSecrets  # noqa: E402
 from infra.components.router import RouterService  # noqa: E402
@@ -63,6 +64,10 @@ router = RouterService(
     k8s_provider=cluster.provider,
     opts=in_namespace,
 )
+
+# Grafana's sidecar finds the dashboard by its label (search all namespaces, or this one); Prometheus finds
+# the router pods by their prometheus.io/* scrape annotations.
+Dashboards(f"{cfg.prefix}-dashboards", namespace=cfg.namespace, k8s_provider=cluster.provider, opts=in_namespace)
 
 routing = cfg.routing_config()
 pulumi.export("routerEndpoint", router.endpoint)

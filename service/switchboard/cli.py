@@ -155,3 +155,34 @@ def _inputs_from(args: list[str]) -> dict[str, str]:
                 raise typer.BadParameter(f"--{name} needs a value")
         inputs[name.replace("-", "_")] = value
     return inputs
+
+
+@app.command()
+def costs(
+    log_file: Annotated[str, typer.Argument(help="The request log (JSON lines); - for stdin.")] = "-",
+    since: Annotated[str | None, typer.Option(help="Start: ISO time or a duration back from now (24h, 7d).")] = None,
+    until: Annotated[str | None, typer.Option(help="End (exclusive): ISO time or a duration back from now.")] = None,
+    by: Annotated[str, typer.Option(help="Group by these fields, comma-separated.")] = "provider,model,route,tenant",
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV instead of a table.")] = False,
+) -> None:
+    """Requests, tokens and cost per provider, model, route and tenant, from the request log."""
+    import sys
+
+    from switchboard import costs as report
+
+    groups = tuple(g.strip() for g in by.split(",") if g.strip())
+    unknown = [g for g in groups if g not in report.GROUPS]
+    if unknown or not groups:
+        raise typer.BadParameter(f"--by: choose from {', '.join(report.GROUPS)}")
+    try:
+        window = [report.parse_time(t) if t else None for t in (since, until)]
+    except ValueError as error:
+        raise typer.BadParameter(f"--since/--until: {error}") from None
+    try:
+        stream = sys.stdin if log_file == "-" else open(log_file, encoding="utf-8")  # noqa: SIM115
+    except OSError as error:
+        typer.echo(f"switchboard: costs: cannot read {log_file}: {error.strerror}", err=True)
+        raise typer.Exit(2) from None
+    with stream:
+        rows = report.summarize(stream, groups, window[0], window[1])
+    typer.echo(report.render(rows, groups, as_csv), nl=False)

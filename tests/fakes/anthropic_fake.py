@@ -42,7 +42,7 @@ class AnthropicFake(FakeProvider):
             "usage": {
                 "input_tokens": reply.input_tokens,
                 "output_tokens": reply.output_tokens,
-                "cache_creation_input_tokens": 0,
+                "cache_creation_input_tokens": reply.cache_write_tokens,
                 "cache_read_input_tokens": reply.cached_tokens,
                 "service_tier": "standard",
             },
@@ -62,7 +62,8 @@ class AnthropicFake(FakeProvider):
             "id": "msg_fake", "type": "message", "role": "assistant", "content": [],
             "model": request_json.get("model"), "stop_reason": None, "stop_sequence": None,
             "usage": {"input_tokens": reply.input_tokens, "output_tokens": 1,
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": reply.cached_tokens}}}
+                      "cache_creation_input_tokens": reply.cache_write_tokens,
+                      "cache_read_input_tokens": reply.cached_tokens}}}
         return [
             frame(start, "message_start"),
             frame({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},

@@ -46,7 +46,7 @@ class OpenAIFake(FakeProvider):
                     "finish_reason": reply.finish or "stop",
                 }
             ],
-            "usage": {
+            "usage": None if reply.no_usage else {
                 "prompt_tokens": reply.input_tokens,
                 "completion_tokens": reply.output_tokens,
                 "total_tokens": reply.input_tokens + reply.output_tokens,

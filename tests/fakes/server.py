@@ -30,6 +30,8 @@ class Reply:
     input_tokens: int = 11
     output_tokens: int = 7
     cached_tokens: int = 0
+    cache_write_tokens: int = 0  # Anthropic's cache_creation_input_tokens
+    no_usage: bool = False  # a reply without any usage (some OpenAI-compatible servers)
     delay_s: float = 0.0  # before answering
     hang: bool = False  # never answer
     drop: bool = False  # close the connection without an answer
