@@ -32,6 +32,7 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/ttft.py
+	$(BIN)/python bench/telemetry.py
 
 # Re-pin after changing pyproject.toml: the development lock, and the service image's runtime lock.
 lock: | $(BIN)/python

@@ -49,9 +49,16 @@ async def complete(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def traces(request: web.Request) -> web.Response:
+    """An OTLP/HTTP trace sink, so the telemetry benchmark exports spans somewhere real."""
+    await request.read()
+    return web.Response(body=b"", content_type="application/x-protobuf")
+
+
 def main() -> None:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", complete)
+    app.router.add_post("/v1/traces", traces)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 
 

@@ -97,8 +97,7 @@ def test_one_trace_per_request_request_decision_attempts_in_order(serve, fakes, 
     assert attempts[1].attributes["switchboard.wait_ms"] >= 10
     assert attempts[0].attributes["gen_ai.system"] == "openai"
     assert attempts[2].attributes["gen_ai.request.model"] == "claude-sonnet-4-6"
-    clients = [s for s in finished if s.kind is SpanKind.CLIENT]
-    assert len(clients) == 3 and {c.parent.span_id for c in clients} == {a.context.span_id for a in attempts}
+    assert all(a.kind is SpanKind.CLIENT for a in attempts)  # each provider call is a client span
     assert "gen_ai.prompt" not in request.attributes  # no prompt text unless configured
     # The log line carries the trace id.
     assert ours[0].attributes["switchboard.route"] == "creative_writing"

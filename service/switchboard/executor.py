@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
 
 from switchboard.config import TargetRef
 from switchboard.providers import Adapter, ProviderCall, ProviderError, StreamEnd, StreamEvent
@@ -144,8 +145,7 @@ class Executor:
             span = attempts.open(target, adapter, call)
             try:
                 async with asyncio.timeout(budget):
-                    with tracing.current(span):
-                        result = await attempt(adapter, call)
+                    result = await attempt(adapter, call)
             except ProviderError as error:
                 failure = error
             except TimeoutError:
@@ -191,11 +191,11 @@ class _TracedAttempts(list[Attempt]):
         self._trace = trace
 
     def open(self, target: TargetRef, adapter: Adapter, call: ProviderCall) -> object:
-        return tracing.start("switchboard.attempt", self._trace, attributes={
+        """The provider call's client span."""
+        return tracing.start("switchboard.attempt", self._trace, SpanKind.CLIENT, {
             "gen_ai.operation.name": "chat",
             "gen_ai.system": tracing.GEN_AI_SYSTEM.get(adapter.kind, adapter.kind),
             "gen_ai.request.model": call.model,
-            "gen_ai.request.max_tokens": call.max_tokens,
             "switchboard.provider": target.provider,
         })
 
@@ -204,12 +204,13 @@ class _TracedAttempts(list[Attempt]):
         if span is None and tracing.enabled():  # a target skipped without a call still shows in the trace
             span = tracing.start("switchboard.attempt", self._trace, attributes={
                 "switchboard.provider": attempt.provider, "gen_ai.request.model": attempt.model})
+        ok = attempt.outcome is Outcome.OK
         tracing.end(span, {  # type: ignore[arg-type]
             "switchboard.outcome": attempt.outcome.value,
             "http.response.status_code": attempt.status,
-            "switchboard.wait_ms": attempt.wait_ms,
-            "switchboard.detail": attempt.detail,
-        }, error=None if attempt.outcome is Outcome.OK else attempt.outcome.value)
+            "switchboard.wait_ms": attempt.wait_ms or None,
+            "switchboard.detail": None if ok else attempt.detail,
+        }, error=None if ok else attempt.outcome.value)
 
     def amend_last(self, detail: str) -> None:
         self[-1] = self[-1].model_copy(update={"detail": detail})

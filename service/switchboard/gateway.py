@@ -325,8 +325,7 @@ class Switchboard:
             except UnknownTaskType as error:
                 tracing.end(decision, error="unknown_task_type")
                 raise GatewayError(422, "unknown_task_type", str(error), field="task_type") from None
-        tracing.end(decision, {"switchboard.route": plan.label, "switchboard.reason": plan.reason,
-                               "switchboard.targets": [t.key for t in plan.targets]})
+        tracing.end(decision, {"switchboard.route": plan.label, "switchboard.reason": plan.reason})
         if span is not None and tracing.record_content:
             span.set_attribute("gen_ai.prompt", "\n".join(m.content for m in request.conversation()))
         timeouts = self.config.timeouts

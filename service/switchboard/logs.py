@@ -13,22 +13,11 @@ import structlog
 from switchboard.redact import redact
 
 
-def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {key: _scrub(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(item) for item in value]
-    return value
+def render_scrubbed(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> str:
+    """The event as one JSON line, with every secret and key-shaped string in it masked.
 
-
-def scrub_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    return {key: _scrub(value) for key, value in event.items()}
-
-
-def _render(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> str:
-    return orjson.dumps(event, default=str).decode()
+    Scrubbing the rendered line once is several times cheaper than walking every value of the event."""
+    return redact(orjson.dumps(event, default=str).decode())
 
 
 class _StdoutLogger:
@@ -46,8 +35,7 @@ def configure(level: str = "info") -> None:
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            scrub_secrets,
-            _render,
+            render_scrubbed,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=lambda *args: _StdoutLogger(),

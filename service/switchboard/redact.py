@@ -8,7 +8,7 @@ MASK = "[REDACTED]"
 # Key shapes worth masking even when we do not hold the key: OpenAI/Anthropic `sk-...`, bearer tokens,
 # `x-api-key: ...` echoes, and AWS access key ids.
 _PATTERNS = re.compile(
-    r"(?:sk-[A-Za-z0-9_\-*]{6,}|(?i:bearer)\s+[A-Za-z0-9._\-~+/=*]+|(?i:x-api-key)[\"']?\s*[:=]\s*[\"']?[^\s\"',]+"
+    r"(?:sk-[A-Za-z0-9_\-*]{6,}|(?i:bearer|basic)\s+[A-Za-z0-9._\-~+/=*]+|(?i:x-api-key)\s*[:=]\s*[^\s\"',]+"
     r"|AKIA[0-9A-Z]{16})"
 )
 _MIN_SECRET_LENGTH = 6

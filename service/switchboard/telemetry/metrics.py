@@ -6,6 +6,7 @@ With several worker processes set PROMETHEUS_MULTIPROC_DIR (prometheus-client's 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -45,6 +46,16 @@ BREAKER_STATE = Gauge("switchboard_breaker_state", "Circuit breaker per target: 
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 _tenants: set[str] = set()
+_children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, remembered: prometheus-client validates and locks on every call."""
+    key = (metric, labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
 
 
 def tenant_label(value: object) -> str:

@@ -90,32 +90,32 @@ def _observe(
     tenant: object,
     first_token_s: float | None,
 ) -> None:
-    metrics.REQUESTS.labels(route, str(status)).inc()
-    metrics.REQUEST_SECONDS.labels(route).observe(elapsed_s)
+    metrics.child(metrics.REQUESTS, route, str(status)).inc()
+    metrics.child(metrics.REQUEST_SECONDS, route).observe(elapsed_s)
     upstream_s = 0.0
     for index, attempt in enumerate(path):
         outcome = attempt.outcome.value
-        metrics.ATTEMPTS.labels(attempt.provider, attempt.model, outcome).inc()
+        metrics.child(metrics.ATTEMPTS, attempt.provider, attempt.model, outcome).inc()
         if attempt.outcome not in NOT_UPSTREAM:
-            metrics.ATTEMPT_SECONDS.labels(attempt.provider, attempt.model, outcome).observe(attempt.latency_ms / 1000)
+            metrics.child(metrics.ATTEMPT_SECONDS, attempt.provider, attempt.model, outcome).observe(attempt.latency_ms / 1000)
         upstream_s += (attempt.latency_ms + attempt.wait_ms) / 1000
         following = path[index + 1] if index + 1 < len(path) else None
         if following is None or attempt.outcome is Outcome.OK:
             continue
         if (following.provider, following.model) == (attempt.provider, attempt.model):
-            metrics.RETRIES.labels(attempt.provider, attempt.model, outcome).inc()
+            metrics.child(metrics.RETRIES, attempt.provider, attempt.model, outcome).inc()
         else:
-            metrics.FAILOVERS.labels(attempt.provider, outcome).inc()
+            metrics.child(metrics.FAILOVERS, attempt.provider, outcome).inc()
     if response is not None:
         labels = (response.provider, response.model)
         for kind, count in (("input", response.usage.input_tokens), ("output", response.usage.output_tokens),
                             ("cached", response.usage.cached_tokens),
                             ("cache_write", response.usage.cache_write_tokens)):
             if count:
-                metrics.TOKENS.labels(*labels, kind).inc(count)
-        metrics.COST.labels(*labels, route, metrics.tenant_label(tenant)).inc(response.cost_usd)
+                metrics.child(metrics.TOKENS, *labels, kind).inc(count)
+        metrics.child(metrics.COST, *labels, route, metrics.tenant_label(tenant)).inc(response.cost_usd)
         if first_token_s is not None:
-            metrics.FIRST_TOKEN_SECONDS.labels(*labels).observe(first_token_s)
+            metrics.child(metrics.FIRST_TOKEN_SECONDS, *labels).observe(first_token_s)
     # The gateway's own time: up to the first token for streams, the whole request otherwise.
     own = (first_token_s if first_token_s is not None else elapsed_s) - upstream_s
     if path and own >= 0:

@@ -2,20 +2,21 @@
 when off, no span object is made at all.
 
 Spans: `switchboard.request` (server; continues an incoming `traceparent`), `switchboard.route` (the
-routing decision), `switchboard.attempt` (one per try, with outcome and retry wait), the aiohttp client
-span of each provider call under its attempt, and `switchboard.pipeline` / `switchboard.step` /
-`switchboard.job`. GenAI semantic-convention attributes where they exist. Prompt and completion text
-are recorded only with SWITCHBOARD_TRACE_CONTENT=true.
+routing decision), `switchboard.attempt` (a client span per provider call, with outcome, status and retry
+wait), and `switchboard.pipeline` / `switchboard.step` / `switchboard.job`. GenAI semantic-convention
+attributes where they exist. Prompt and completion text are recorded only with
+SWITCHBOARD_TRACE_CONTENT=true.
 
-The server span is made here rather than by opentelemetry-instrumentation-fastapi: that middleware also
-makes a span per ASGI send (one per streamed chunk) and costs more than the whole gateway's overhead budget.
+Both ends are made here rather than by the FastAPI and aiohttp-client instrumentations (measured in
+bench/telemetry.py): the aiohttp one alone cost about 0.2 ms per provider call, most of the 0.3 ms budget
+for all telemetry, to make a second client span beside the attempt span that already is one; the FastAPI
+one makes a span per ASGI send (one per streamed chunk).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -27,7 +28,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 GEN_AI_SYSTEM = {"openai": "openai", "anthropic": "anthropic", "cohere": "cohere", "openai_compatible": "vllm"}
 
 _tracer: trace.Tracer | None = None
-_instrumented = False
 record_content = False
 
 
@@ -43,7 +43,7 @@ def _otlp_configured(env: Mapping[str, str]) -> bool:
 
 def configure(exporter: SpanExporter | None = None, env: Mapping[str, str] | None = None) -> None:
     """Turn tracing on with `exporter` (tests), or with OTLP when the OTEL_* variables ask for it."""
-    global _tracer, _instrumented, record_content
+    global _tracer, record_content
     env = os.environ if env is None else env
     record_content = env.get("SWITCHBOARD_TRACE_CONTENT", "").lower() == "true"
     if exporter is None:
@@ -58,29 +58,6 @@ def configure(exporter: SpanExporter | None = None, env: Mapping[str, str] | Non
     provider = TracerProvider(resource=Resource.create({"service.name": env.get("OTEL_SERVICE_NAME", "switchboard")}))
     provider.add_span_processor(processor)
     _tracer = provider.get_tracer("switchboard")
-    if not _instrumented:
-        from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
-
-        # Client spans for provider calls, parented by whatever span is current (the attempt).
-        AioHttpClientInstrumentor().instrument(tracer_provider=_ProviderProxy())
-        _instrumented = True
-
-
-class _ProviderProxy(trace.TracerProvider):
-    """Lets the aiohttp instrumentation (installed once) follow `configure` (called again by tests)."""
-
-    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
-        return _LiveTracer()
-
-
-class _LiveTracer(trace.Tracer):
-    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
-        return (_tracer or trace.NoOpTracer()).start_span(*args, **kwargs)
-
-    @contextmanager
-    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Iterator[trace.Span]:
-        with (_tracer or trace.NoOpTracer()).start_as_current_span(*args, **kwargs) as span:
-            yield span
 
 
 def extract(headers: Mapping[str, str]) -> Context | None:
@@ -98,16 +75,6 @@ def start(name: str, parent: Context | None = None, kind: trace.SpanKind = trace
 
 def context_of(span: trace.Span | None, parent: Context | None = None) -> Context | None:
     return trace.set_span_in_context(span, parent) if span is not None else parent
-
-
-@contextmanager
-def current(span: trace.Span | None) -> Iterator[None]:
-    """Make `span` current for the block (so the aiohttp client span hangs under it)."""
-    if span is None:
-        yield
-        return
-    with trace.use_span(span, end_on_exit=False):
-        yield
 
 
 def trace_id(span: trace.Span | None) -> str | None:
