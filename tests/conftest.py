@@ -15,7 +15,6 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-import yaml
 
 from switchboard.api import create_app
 from switchboard.config import GatewayConfig, default_config_data, parse_config

@@ -34,7 +34,6 @@ class GpuNodePool(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("switchboard:infra:GpuNodePool", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.node_group = aws.eks.NodeGroup(
             name,
             cluster_name=cluster_name,

@@ -17,23 +17,16 @@ from opentelemetry.trace import SpanKind
 
 from switchboard.config import TargetRef
 from switchboard.providers import Adapter, ProviderCall, ProviderError, StreamEnd, StreamEvent
+from switchboard.providers.base import RETRYABLE
 from switchboard.resilience.breaker import BreakerBoard
 from switchboard.resilience.retry import RetryPolicy
 from switchboard.router import Plan
 from switchboard.schema import Attempt, Outcome
 from switchboard.telemetry import tracing
 
-# Outcomes that say something about the target's health, and so count towards opening its breaker.
-BREAKER_FAILURES = frozenset(
-    {
-        Outcome.RATE_LIMITED,
-        Outcome.OVERLOADED,
-        Outcome.SERVER_ERROR,
-        Outcome.TIMEOUT,
-        Outcome.CONNECT_ERROR,
-        Outcome.INVALID_RESPONSE,
-    }
-)
+# The outcomes worth a retry are the ones that say something about the target's health: they count
+# towards opening its breaker.
+BREAKER_FAILURES = RETRYABLE
 NOT_CALLED = frozenset({Outcome.SKIPPED_NO_KEY, Outcome.CIRCUIT_OPEN, Outcome.UNAVAILABLE})
 
 T = TypeVar("T")

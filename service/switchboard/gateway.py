@@ -58,8 +58,6 @@ from switchboard.schema import (
     Attempt,
     CompleteRequest,
     CompletionResponse,
-    ErrorDetail,
-    ErrorResponse,
     FinishReason,
     Outcome,
     PipelineResult,

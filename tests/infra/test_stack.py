@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from infra.config import StackConfigError, load
-from tests.infra.stack import TEST_SECRET, Deployment, configure, deploy
+from tests.infra.stack import ROOT, TEST_SECRET, Deployment, configure, deploy
 
 STACKS = ["dev", "prod"]
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker for a secret value on the wire
@@ -159,7 +159,7 @@ def test_dev_and_prod_differ_as_environments_do(deployments: dict[str, Deploymen
 def test_changing_the_primary_provider_changes_the_config_map_and_rolls_the_pods(
     deployments: dict[str, Deployment]
 ) -> None:
-    routes = yaml.safe_load(open("Pulumi.dev.yaml"))["config"]["switchboard:routes"]
+    routes = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]["switchboard:routes"]
     routes["creative_writing"] = ["anthropic:claude-haiku-4-5", "openai:gpt-5.4-mini", "local"]
     changed = deploy("dev", {"switchboard:routes": routes})
 
