@@ -98,6 +98,22 @@ class StreamFailed:
 StreamItem = StreamStarted | StreamDelta | StreamFinished | StreamFailed
 
 
+@dataclass(slots=True)
+class _InFlight:
+    """One request between its start and its record."""
+
+    request: CompleteRequest
+    request_id: str
+    started: float
+    span: Span | None
+    route: str = "invalid"
+    first_token_s: float | None = None
+
+    def record(self, status: int, **outcome: Any) -> None:
+        record_request(self.request_id, self.request, status, self.started, route=self.route, span=self.span,
+                       first_token_s=self.first_token_s, **outcome)
+
+
 class Switchboard:
     def __init__(self, config: GatewayConfig, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
@@ -195,23 +211,13 @@ class Switchboard:
         kind: SpanKind = SpanKind.INTERNAL,
     ) -> CompletionResponse:
         """Run one validated request and record it (log line, metrics, span), whatever the result."""
-        started = time.perf_counter()
-        span = tracing.start("switchboard.request", trace, kind, {"switchboard.request_id": request_id})
-        route = "invalid"
-        try:
-            plan, call, deadline = self._prepare(request, plan, span, trace)
-            route = plan.label
-            execution = await self._run(plan, call, deadline, self._complete_attempt, self.config.timeouts.attempt_s,
-                                        tracing.context_of(span, trace))
-        except GatewayError as error:
-            record_request(request_id, request, error.status, started, route=route, error=error, span=span)
-            raise
+        flight, plan, call, _deadline, execution = await self._begin(request, request_id, plan, trace, kind, False)
         completion = execution.result
         response = self._response(
             request_id, plan, execution.target, call, completion.text, completion.finish_reason, completion.usage,
-            execution.attempts, started,
+            execution.attempts, flight.started,
         )
-        record_request(request_id, request, 200, started, route=route, response=response, span=span)
+        flight.record(200, response=response)
         return response
 
     async def execute_stream(
@@ -223,21 +229,9 @@ class Switchboard:
         kind: SpanKind = SpanKind.INTERNAL,
     ) -> AsyncGenerator[StreamItem, None]:
         """Nothing is yielded before the first content token; after it, a failure ends with `StreamFailed`."""
-        started = time.perf_counter()
-        span = tracing.start("switchboard.request", trace, kind, {"switchboard.request_id": request_id,
-                                                                  "switchboard.stream": True})
-        route = "invalid"
-        try:
-            plan, call, deadline = self._prepare(request, plan, span, trace)
-            route = plan.label
-            execution = await self._run(plan, call, deadline, self._stream_attempt, plan.first_token_s,
-                                        tracing.context_of(span, trace))
-        except GatewayError as error:
-            record_request(request_id, request, error.status, started, route=route, error=error, span=span)
-            raise
+        flight, plan, call, deadline, execution = await self._begin(request, request_id, plan, trace, kind, True)
+        flight.first_token_s = time.perf_counter() - flight.started
         target, attempts, opened = execution.target, execution.attempts, execution.result
-        first_token_s = time.perf_counter() - started
-        recorded = {"route": route, "span": span, "first_token_s": first_token_s}
         yield StreamStarted(f"sb-{request_id}", target.provider, target.model, plan.task_type)
         parts: list[str] = []
         event: StreamEvent = opened.first
@@ -264,7 +258,7 @@ class Switchboard:
             self._interrupted(attempts, parts, Outcome.CLIENT_CLOSED, "the client went away")
             error = GatewayError(499, "client_closed", "the client closed the stream",
                                  route=Route(reason=plan.reason, attempts=attempts))
-            record_request(request_id, request, 499, started, error=error, partial_text=parts, **recorded)
+            flight.record(499, error=error, partial_text=parts)
             raise
         finally:
             await opened.rest.aclose()  # closes the upstream connection if it is still open
@@ -277,15 +271,40 @@ class Switchboard:
                 502, "stream_interrupted", f"{target.key} failed mid-stream: {failure.detail}",
                 route=Route(reason=plan.reason, attempts=attempts),
             )
-            record_request(request_id, request, 200, started, error=error, partial_text=parts, **recorded)
+            flight.record(200, error=error, partial_text=parts)
             yield StreamFailed(error)
             return
         assert isinstance(event, StreamEnd)
         response = self._response(
-            request_id, plan, target, call, "".join(parts), event.finish_reason, event.usage, attempts, started
+            request_id, plan, target, call, "".join(parts), event.finish_reason, event.usage, attempts, flight.started
         )
-        record_request(request_id, request, 200, started, response=response, **recorded)
+        flight.record(200, response=response)
         yield StreamFinished(response)
+
+    async def _begin(
+        self,
+        request: CompleteRequest,
+        request_id: str,
+        plan: Plan | None,
+        trace: Context | None,
+        kind: SpanKind,
+        stream: bool,
+    ) -> tuple[_InFlight, Plan, ProviderCall, float, Execution[Any]]:
+        """Open the request's span, plan it, and run it up to a result (or the first token of a stream)."""
+        attributes: dict[str, Any] = {"switchboard.request_id": request_id, "switchboard.stream": stream}
+        flight = _InFlight(request, request_id, time.perf_counter(),
+                           tracing.start("switchboard.request", trace, kind, attributes))
+        try:
+            plan, call, deadline = self._prepare(request, plan, flight.span, trace)
+            flight.route = plan.label
+            attempt: AttemptFn[Any] = self._stream_attempt if stream else self._complete_attempt
+            timeout_s = plan.first_token_s if stream else self.config.timeouts.attempt_s
+            execution = await self._run(plan, call, deadline, attempt, timeout_s,
+                                        tracing.context_of(flight.span, trace))
+        except GatewayError as error:
+            flight.record(error.status, error=error)
+            raise
+        return flight, plan, call, deadline, execution
 
     async def _run(
         self,
