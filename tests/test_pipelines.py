@@ -205,7 +205,6 @@ def start_worker(worker_env) -> Iterator[Callable[[], subprocess.Popen]]:
 
 @pytest.fixture
 def jobs_client(serve, redis_url) -> Iterator[httpx.Client]:
-    os.environ.pop("SWITCHBOARD_JOB_VISIBILITY_S", None)
     with httpx.Client(base_url=serve(make_config(), redis=redis_url), timeout=30) as client:
         yield client
 
