@@ -12,7 +12,6 @@ from typing import Any
 
 import pulumi
 import yaml
-
 from switchboard.config import ConfigError, default_config_data, parse_config
 
 PROVIDERS = ("openai", "anthropic", "cohere")

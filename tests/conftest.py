@@ -15,10 +15,10 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-
 from switchboard.api import create_app
 from switchboard.config import GatewayConfig, default_config_data, parse_config
 from switchboard.gateway import Switchboard
+
 from tests.fakes import AnthropicFake, CohereFake, OpenAIFake, VLLMFake
 
 # Recognisable keys: the secrets tests search all captured output for them.

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from switchboard.config import ConfigError, load_config
-from switchboard.config import default_config_data
+from switchboard.config import ConfigError, default_config_data, load_config
 
 
 def _write(tmp_path: Path, data: object) -> Path:

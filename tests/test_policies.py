@@ -5,10 +5,8 @@ from __future__ import annotations
 import email.utils
 
 import pytest
-
 from switchboard.config import BreakerConfig
-from switchboard.pricing import ModelPrice
-from switchboard.pricing import cost_usd
+from switchboard.pricing import ModelPrice, cost_usd
 from switchboard.providers.base import parse_retry_after
 from switchboard.resilience.breaker import BreakerBoard, BreakerState, CircuitBreaker
 from switchboard.resilience.retry import RetryPolicy

@@ -13,8 +13,8 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
-
 from switchboard.telemetry import tracing
+
 from tests.conftest import KEYS, make_config, outcomes, request_logs
 from tests.fakes import Reply
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from opentelemetry.trace import SpanKind
 from fastapi.responses import Response
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,9 +30,10 @@ from switchboard.gateway import (
 from switchboard.openai_compat import openai_routes
 from switchboard.pipelines import jobs
 from switchboard.pipelines.http import pipeline_routes
+from switchboard.schema import CompleteRequest
 from switchboard.telemetry import metrics, tracing
 from switchboard.telemetry.record import record_request
-from switchboard.schema import CompleteRequest
+
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 

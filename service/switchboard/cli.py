@@ -31,10 +31,9 @@ def serve(
     """Start the HTTP service."""
     import uvicorn
 
+    from switchboard import logs
     from switchboard.api import create_app
     from switchboard.gateway import Switchboard
-
-    from switchboard import logs
     from switchboard.telemetry import tracing
 
     try:

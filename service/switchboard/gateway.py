@@ -51,9 +51,6 @@ from switchboard.redact import register_secret
 from switchboard.resilience.breaker import BreakerBoard, BreakerState
 from switchboard.resilience.retry import RetryPolicy
 from switchboard.router import Plan, Router, UnknownTaskType
-from switchboard.secrets_manager import SecretKeys, secret_arns
-from switchboard.telemetry import tracing
-from switchboard.telemetry.record import record_request
 from switchboard.schema import (
     Attempt,
     CompleteRequest,
@@ -64,6 +61,9 @@ from switchboard.schema import (
     Route,
     Usage,
 )
+from switchboard.secrets_manager import SecretKeys, secret_arns
+from switchboard.telemetry import tracing
+from switchboard.telemetry.record import record_request
 
 
 def new_request_id() -> str:

@@ -12,8 +12,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
-from opentelemetry.trace import SpanKind
 from fastapi.responses import Response
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from switchboard import sse
@@ -29,9 +29,9 @@ from switchboard.gateway import (
     invalid_request,
 )
 from switchboard.router import UnknownModel
+from switchboard.schema import CompleteRequest, CompletionResponse, Route, Usage
 from switchboard.telemetry import tracing
 from switchboard.telemetry.record import record_request
-from switchboard.schema import CompleteRequest, CompletionResponse, Route, Usage
 
 UNSUPPORTED = ("tools", "functions", "tool_choice", "function_call", "audio", "prediction")
 ROLES = {"developer": "system"}  # OpenAI's newer name for the system role

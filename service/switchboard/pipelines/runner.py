@@ -12,12 +12,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from switchboard.config import PLACEHOLDER, PipelineConfig, PipelineStep
 from opentelemetry.context import Context
 
+from switchboard.config import PLACEHOLDER, PipelineConfig, PipelineStep
 from switchboard.errors import GatewayError
-from switchboard.telemetry import tracing
 from switchboard.schema import CompleteRequest, CompletionResponse, Message, PipelineResult, PipelineTotals
+from switchboard.telemetry import tracing
 
 if TYPE_CHECKING:
     from switchboard.gateway import Switchboard
