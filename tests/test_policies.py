@@ -8,7 +8,7 @@ import pytest
 from switchboard.config import BreakerConfig
 from switchboard.pricing import ModelPrice, cost_usd
 from switchboard.providers.base import parse_retry_after
-from switchboard.resilience.breaker import BreakerBoard, BreakerState, CircuitBreaker
+from switchboard.resilience.breaker import BreakerState, CircuitBreaker, MemoryBreakers
 from switchboard.resilience.retry import RetryPolicy
 from switchboard.schema import Usage
 
@@ -100,11 +100,11 @@ def test_a_released_probe_lets_the_next_caller_probe() -> None:
     assert breaker.allow()
 
 
-def test_board_keeps_one_breaker_per_target() -> None:
-    board = BreakerBoard(BreakerConfig(failure_threshold=1, cooldown_s=1))
-    board["openai:a"].record_failure()
-    assert board.states() == {"openai:a": BreakerState.OPEN}
-    assert board["openai:b"].allow()
+async def test_one_breaker_per_target() -> None:
+    board = MemoryBreakers(BreakerConfig(failure_threshold=1, cooldown_s=1))
+    await board.record_failure("openai:a")
+    assert await board.states() == {"openai:a": BreakerState.OPEN}
+    assert await board.allow("openai:b")
 
 
 def test_cost_bills_cached_tokens_at_the_cached_price() -> None:

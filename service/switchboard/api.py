@@ -136,7 +136,7 @@ def create_app(switchboard: Switchboard, redis_url: str | None = None) -> FastAP
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:
-        for target, state in switchboard.breakers.states().items():
+        for target, state in (await switchboard.breakers.states()).items():
             metrics.BREAKER_STATE.labels(target).set(metrics.BREAKER_VALUES[state.value])
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
@@ -147,7 +147,7 @@ def create_app(switchboard: Switchboard, redis_url: str | None = None) -> FastAP
 
     @app.get("/readyz")
     async def readyz() -> Response:
-        targets = switchboard.readiness()
+        targets = await switchboard.readiness()
         ready = any(state == "ready" for state in targets.values())
         return json_response({"status": "ready" if ready else "not_ready", "targets": targets}, 200 if ready else 503)
 

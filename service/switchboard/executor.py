@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind
 from switchboard.config import TargetRef
 from switchboard.providers import Adapter, ProviderCall, ProviderError, StreamEnd, StreamEvent
 from switchboard.providers.base import RETRYABLE
-from switchboard.resilience.breaker import BreakerBoard
+from switchboard.resilience.breaker import Breakers
 from switchboard.resilience.retry import RetryPolicy
 from switchboard.router import Plan
 from switchboard.schema import Attempt, Outcome
@@ -80,7 +80,7 @@ class AllTargetsFailed(Exception):
 
 
 class Executor:
-    def __init__(self, adapters: Mapping[str, Adapter], breakers: BreakerBoard, policy: RetryPolicy) -> None:
+    def __init__(self, adapters: Mapping[str, Adapter], breakers: Breakers, policy: RetryPolicy) -> None:
         self._adapters = adapters
         self._breakers = breakers
         self._policy = policy
@@ -124,8 +124,8 @@ class Executor:
         if not adapter.usable:
             attempts.append(_skipped(target, Outcome.SKIPPED_NO_KEY, "no API key configured"))
             return None
-        breaker = self._breakers[target.key]
-        if not breaker.allow():
+        breakers, key = self._breakers, target.key
+        if not await breakers.allow(key):
             attempts.append(_skipped(target, Outcome.CIRCUIT_OPEN, "breaker open"))
             return None
 
@@ -148,32 +148,43 @@ class Executor:
                     f"no answer within {budget:.2f}s" + (" (request deadline)" if cut_by_deadline else ""),
                 )
             except BaseException:
-                breaker.release()  # cancelled: this says nothing about the target
+                # Cancelled: this says nothing about the target. Released in the background, since this
+                # task may not await any more.
+                _background(breakers.release(key))
                 tracing.end(span, error="cancelled")
                 raise
             else:
-                breaker.record_success()
+                await breakers.record_success(key)
                 attempts.append(_attempt(target, Outcome.OK, 200, wait_s, started, None), span)
                 return result
 
             attempts.append(_attempt(target, failure.outcome, failure.status, wait_s, started, failure.detail), span)
             if failure.outcome is Outcome.DEADLINE_EXCEEDED:
-                breaker.release()
+                await breakers.release(key)
                 return None
             if failure.outcome in BREAKER_FAILURES:
-                breaker.record_failure()
+                await breakers.record_failure(key)
             else:
-                breaker.release()
-            if not failure.retryable or retries >= self._policy.max_retries or not breaker.allow():
+                await breakers.release(key)
+            if not failure.retryable or retries >= self._policy.max_retries or not await breakers.allow(key):
                 return None
             wait_s = self._policy.delay(retries, failure.retry_after_s)
             left = deadline - time.monotonic()
             if wait_s >= left:
                 attempts.amend_last(f"{failure.detail}; wait {wait_s:.2f}s exceeds {left:.2f}s left: failing over")
-                breaker.release()
+                await breakers.release(key)
                 return None
             await asyncio.sleep(wait_s)
             retries += 1
+
+
+_pending: set[asyncio.Task[None]] = set()
+
+
+def _background(work: Coroutine[object, object, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _pending.add(task)  # keep a reference until it is done
+    task.add_done_callback(_pending.discard)
 
 
 class _TracedAttempts(list[Attempt]):

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import redis.asyncio as aioredis
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 from pydantic import ValidationError
@@ -48,7 +49,8 @@ from switchboard.providers import (
     TextDelta,
 )
 from switchboard.redact import register_secret
-from switchboard.resilience.breaker import BreakerBoard, BreakerState
+from switchboard.resilience.breaker import Breakers, BreakerState, MemoryBreakers
+from switchboard.resilience.redis_breakers import RedisBreakers
 from switchboard.resilience.retry import RetryPolicy
 from switchboard.router import Plan, Router, UnknownTaskType
 from switchboard.schema import (
@@ -119,7 +121,12 @@ class Switchboard:
         env = os.environ if env is None else env
         self.config = config
         self.router = Router(config)
-        self.breakers = BreakerBoard(config.breaker)
+        self.breakers: Breakers = MemoryBreakers(config.breaker)
+        redis_url = env.get("REDIS_URL")
+        if redis_url:  # replicas share their breakers through Redis
+            targets = sorted({t.key for route in config.all_routes() for t in route.targets})
+            client = aioredis.from_url(redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
+            self.breakers = RedisBreakers(client, config.breaker, targets)
         self.adapters: dict[str, Adapter] = {}
         self._embedded: dict[str, EmbeddedModel] = {}
         for name, provider in config.providers.items():
@@ -173,6 +180,8 @@ class Switchboard:
         for task in self._background:
             task.cancel()
         self._background.clear()
+        if isinstance(self.breakers, RedisBreakers):
+            await self.breakers.aclose()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -266,7 +275,7 @@ class Switchboard:
         if failure is not None:
             self._interrupted(attempts, parts, failure.outcome, failure.detail)
             if failure.outcome in BREAKER_FAILURES:
-                self.breakers[target.key].record_failure()
+                await self.breakers.record_failure(target.key)
             error = GatewayError(
                 502, "stream_interrupted", f"{target.key} failed mid-stream: {failure.detail}",
                 route=Route(reason=plan.reason, attempts=attempts),
@@ -399,10 +408,10 @@ class Switchboard:
         )
 
     # -- health -------------------------------------------------------------------------------
-    def readiness(self) -> dict[str, str]:
+    async def readiness(self) -> dict[str, str]:
         """Each target's state: `ready`, `no_key`, `unavailable` or the breaker's state."""
         states: dict[str, str] = {}
-        breaker_states = self.breakers.states()
+        breaker_states = await self.breakers.states()
         chains = [route.targets for route in self.config.all_routes()]
         for target in {t.key: t for chain in chains for t in chain}.values():
             adapter = self.adapters[target.provider]

@@ -1,5 +1,8 @@
 """A circuit breaker per target: closed -> open after N consecutive failures -> half-open, one probe.
 
+`MemoryBreakers` keeps them in the process; `redis_breakers.RedisBreakers` keeps the same state machine in
+Redis, so that every replica skips a failing provider and only one of them probes it.
+
 Hand-written rather than purgatory: the executor asks "may I call?" and records a skipped target as a
 `circuit_open` attempt without any HTTP call, and /readyz reads the states; purgatory wraps the call in a
 context manager that raises instead, and lets every caller through while half-open.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Protocol
 
 from switchboard.config import BreakerConfig
 
@@ -63,8 +67,22 @@ class CircuitBreaker:
         self._probing = False
 
 
-class BreakerBoard:
-    """All the breakers, one per `provider:model` target."""
+class Breakers(Protocol):
+    """The breakers of every `provider:model` target. In memory, or in Redis so that replicas agree."""
+
+    async def allow(self, key: str) -> bool: ...
+
+    async def record_success(self, key: str) -> None: ...
+
+    async def record_failure(self, key: str) -> None: ...
+
+    async def release(self, key: str) -> None: ...
+
+    async def states(self) -> dict[str, BreakerState]: ...
+
+
+class MemoryBreakers:
+    """One process's breakers (no REDIS_URL)."""
 
     def __init__(self, config: BreakerConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self._config = config
@@ -79,5 +97,17 @@ class BreakerBoard:
             )
         return breaker
 
-    def states(self) -> dict[str, BreakerState]:
+    async def allow(self, key: str) -> bool:
+        return self[key].allow()
+
+    async def record_success(self, key: str) -> None:
+        self[key].record_success()
+
+    async def record_failure(self, key: str) -> None:
+        self[key].record_failure()
+
+    async def release(self, key: str) -> None:
+        self[key].release()
+
+    async def states(self) -> dict[str, BreakerState]:
         return {key: breaker.state for key, breaker in self._breakers.items()}

@@ -1,0 +1,118 @@
+"""The breaker state machine of `breaker.CircuitBreaker`, kept in Redis so that all replicas agree.
+
+Each target is a hash `sb:breaker:{target}`: `failures` (consecutive), `opened_at` (0 when closed) and
+`probe_until` (a half-open probe is in flight until then: a lease, so a replica that dies mid-probe does
+not keep the breaker half-open forever). Every transition is one Lua script on Redis's own clock, so
+replicas' clocks do not matter. If Redis cannot be reached, the replica falls back to its own in-memory
+breakers rather than failing requests.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from switchboard.config import BreakerConfig
+from switchboard.logs import log
+from switchboard.resilience.breaker import BreakerState, MemoryBreakers
+
+PREFIX = "sb:breaker:"
+NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 "
+
+# ARGV: cooldown_s, probe lease_s. Returns 1 (closed: go), 2 (half-open: you are the probe), 0 (skip).
+ALLOW = NOW + """
+local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
+if opened == 0 then return 1 end
+if now - opened < tonumber(ARGV[1]) then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0') > now then return 0 end
+redis.call('HSET', KEYS[1], 'probe_until', now + tonumber(ARGV[2]))
+return 2
+"""
+# ARGV: threshold, ttl_s.
+FAILURE = NOW + """
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+local probing = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0') > 0
+if probing or failures >= tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'opened_at', now, 'probe_until', 0)
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return failures
+"""
+RELEASE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'probe_until', 0) end
+return 0
+"""
+# Returns closed / open / half_open.
+STATE = NOW + """
+local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
+if opened == 0 then return 'closed' end
+if tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0') > now then return 'half_open' end
+if now - opened >= tonumber(ARGV[1]) then return 'half_open' end
+return 'open'
+"""
+
+
+class RedisBreakers:
+    def __init__(self, client: aioredis.Redis, config: BreakerConfig, targets: list[str],
+                 probe_lease_s: float = 60.0) -> None:
+        self._redis = client
+        self._config = config
+        self._targets = targets
+        self._lease = probe_lease_s
+        self._ttl = int(max(config.cooldown_s * 20, 3600))
+        self._allow = client.register_script(ALLOW)
+        self._failure = client.register_script(FAILURE)
+        self._state = client.register_script(STATE)
+        self._release = client.register_script(RELEASE)
+        self._fallback = MemoryBreakers(config)
+        self._degraded = False
+
+    def _unreachable(self, error: Exception) -> None:
+        if not self._degraded:
+            log.warning("breakers_in_memory", reason=f"Redis unreachable: {type(error).__name__}")
+        self._degraded = True
+
+    async def allow(self, key: str) -> bool:
+        try:
+            verdict = await self._allow(keys=[PREFIX + key], args=[self._config.cooldown_s, self._lease])
+        except (RedisError, OSError) as error:
+            self._unreachable(error)
+            return await self._fallback.allow(key)
+        self._degraded = False
+        return bool(verdict)
+
+    async def record_success(self, key: str) -> None:
+        try:
+            await self._redis.delete(PREFIX + key)
+        except (RedisError, OSError) as error:
+            self._unreachable(error)
+            await self._fallback.record_success(key)
+
+    async def record_failure(self, key: str) -> None:
+        try:
+            await self._failure(keys=[PREFIX + key], args=[self._config.failure_threshold, self._ttl])
+        except (RedisError, OSError) as error:
+            self._unreachable(error)
+            await self._fallback.record_failure(key)
+
+    async def release(self, key: str) -> None:
+        try:
+            await self._release(keys=[PREFIX + key])
+        except (RedisError, OSError) as error:
+            self._unreachable(error)
+            await self._fallback.release(key)
+
+    async def states(self) -> dict[str, BreakerState]:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for target in self._targets:
+                    await self._state(keys=[PREFIX + target], args=[self._config.cooldown_s], client=pipe)
+                values = await pipe.execute()
+        except (RedisError, OSError) as error:
+            self._unreachable(error)
+            return await self._fallback.states()
+        return {target: BreakerState(value.decode() if isinstance(value, bytes) else value)
+                for target, value in zip(self._targets, values, strict=True)}
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
