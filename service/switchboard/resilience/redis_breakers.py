@@ -19,10 +19,14 @@ from switchboard.resilience.breaker import BreakerState, MemoryBreakers
 PREFIX = "sb:breaker:"
 NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 "
 
-# ARGV: cooldown_s, probe lease_s. Returns 1 (closed: go), 2 (half-open: you are the probe), 0 (skip).
+# ARGV: cooldown_s, probe lease_s. Returns 1 (closed, no failures: go), 3 (closed with failures: go),
+# 2 (half-open: you are the probe), 0 (open: skip).
 ALLOW = NOW + """
 local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
-if opened == 0 then return 1 end
+if opened == 0 then
+  if tonumber(redis.call('HGET', KEYS[1], 'failures') or '0') > 0 then return 3 end
+  return 1
+end
 if now - opened < tonumber(ARGV[1]) then return 0 end
 if tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0') > now then return 0 end
 redis.call('HSET', KEYS[1], 'probe_until', now + tonumber(ARGV[2]))
@@ -66,6 +70,9 @@ class RedisBreakers:
         self._release = client.register_script(RELEASE)
         self._fallback = MemoryBreakers(config)
         self._degraded = False
+        # Targets whose last `allow` here saw failures or a probe: only their successes need a write.
+        # A target seen clean skips the reset, saving a round trip on nearly every request.
+        self._dirty: set[str] = set()
 
     def _unreachable(self, error: Exception) -> None:
         if not self._degraded:
@@ -79,9 +86,16 @@ class RedisBreakers:
             self._unreachable(error)
             return await self._fallback.allow(key)
         self._degraded = False
+        if verdict == 1:
+            self._dirty.discard(key)
+        else:
+            self._dirty.add(key)
         return bool(verdict)
 
     async def record_success(self, key: str) -> None:
+        if key not in self._dirty and not self._degraded:
+            return
+        self._dirty.discard(key)
         try:
             await self._redis.delete(PREFIX + key)
         except (RedisError, OSError) as error:
@@ -89,6 +103,7 @@ class RedisBreakers:
             await self._fallback.record_success(key)
 
     async def record_failure(self, key: str) -> None:
+        self._dirty.add(key)
         try:
             await self._failure(keys=[PREFIX + key], args=[self._config.failure_threshold, self._ttl])
         except (RedisError, OSError) as error:
