@@ -159,3 +159,26 @@ async def test_the_library_streams_too(switchboard, fakes) -> None:
     assert isinstance(items[0], StreamStarted) and isinstance(items[-1], StreamFinished)
     assert "".join(i.text for i in items if isinstance(i, StreamDelta)) == "streamed by the library"
     assert items[-1].response.text == "streamed by the library"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unstreamed", "before-first-token"])
+def test_a_client_that_gives_up_before_the_answer_cancels_the_upstream(serve, fakes, capsys, stream) -> None:
+    fakes.openai.default = Reply(delay_s=5)  # the provider is slow to answer at all
+    base_url = serve(make_config(timeouts={"attempt_s": 10}))
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout), httpx.Client(base_url=base_url, timeout=0.5) as client:
+        client.post("/complete", json={"text": "hi", "task_type": "creative_writing", "stream": stream})
+    for _ in range(100):
+        if fakes.openai.disconnected_at:
+            break
+        time.sleep(0.02)
+    assert fakes.openai.disconnected_at and fakes.openai.disconnected_at[0] - started < 1.5
+    for _ in range(50):
+        lines = request_logs(capsys.readouterr().out)
+        if lines:
+            break
+        time.sleep(0.02)
+    (line,) = lines
+    assert line["status"] == 499 and line["error"] == "client_closed"
+    assert outcomes(line["path"]) == [("openai", "client_closed")]
+    assert fakes.anthropic.calls == 0  # no failover for a client that is gone

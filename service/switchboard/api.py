@@ -15,7 +15,13 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchboard import sse
-from switchboard.api_common import error_response, json_response, read_json_object
+from switchboard.api_common import (
+    ClientGone,
+    error_response,
+    json_response,
+    read_json_object,
+    unless_disconnected,
+)
 from switchboard.gateway import (
     GatewayError,
     StreamDelta,
@@ -119,16 +125,21 @@ def create_app(switchboard: Switchboard, redis_url: str | None = None) -> FastAP
             trace = tracing.extract(request.headers)
             items = switchboard.execute_stream(body, request_id, trace=trace, kind=SpanKind.SERVER)
             try:
-                first = await anext(items)  # nothing is sent before the first token: errors keep their status
+                # Nothing is sent before the first token: errors keep their status.
+                first = await unless_disconnected(request, anext(items))
             except GatewayError as error:
                 return error_response(error, request_id)
+            except ClientGone:
+                return Response(status_code=499)
             assert isinstance(first, StreamStarted)
             return sse.EventStreamResponse(complete_events(first, items))
         try:
-            response = await switchboard.execute(body, request_id, trace=tracing.extract(request.headers),
-                                                 kind=SpanKind.SERVER)
+            response = await unless_disconnected(request, switchboard.execute(
+                body, request_id, trace=tracing.extract(request.headers), kind=SpanKind.SERVER))
         except GatewayError as error:
             return error_response(error, request_id)
+        except ClientGone:
+            return Response(status_code=499)
         return Response(response.model_dump_json(), media_type="application/json")
 
     app.include_router(openai_routes(switchboard))

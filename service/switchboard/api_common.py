@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
@@ -11,6 +13,37 @@ from fastapi.responses import Response
 from switchboard.errors import GatewayError
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB
+T = TypeVar("T")
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready."""
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, but cancel it the moment the client disconnects (so its upstream call stops too).
+
+    uvicorn does not cancel a handler whose client has gone; without this a hung-up request would keep
+    its provider call running, and billing, until it ended by itself."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    raise ClientGone
+
+
+async def _disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

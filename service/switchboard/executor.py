@@ -93,9 +93,27 @@ class Executor:
         attempt: AttemptFn[T],
         attempt_timeout_s: float,
         trace: Context | None = None,
+        record: list[Attempt] | None = None,
     ) -> Execution[T]:
-        """Walk the plan until one attempt succeeds. `deadline` is on the `time.monotonic()` clock."""
+        """Walk the plan until one attempt succeeds. `deadline` is on the `time.monotonic()` clock.
+
+        `record`, when given, receives the attempts however the run ends, cancellation included."""
         attempts = _TracedAttempts(trace)
+        try:
+            return await self._walk(plan, call, deadline, attempt, attempt_timeout_s, attempts)
+        finally:
+            if record is not None:
+                record.extend(attempts)
+
+    async def _walk(
+        self,
+        plan: Plan,
+        call: ProviderCall,
+        deadline: float,
+        attempt: AttemptFn[T],
+        attempt_timeout_s: float,
+        attempts: _TracedAttempts,
+    ) -> Execution[T]:
         for target in plan.targets:
             if deadline - time.monotonic() <= 0:
                 attempts.append(_skipped(target, Outcome.DEADLINE_EXCEEDED, "no time left"))
@@ -148,10 +166,10 @@ class Executor:
                     f"no answer within {budget:.2f}s" + (" (request deadline)" if cut_by_deadline else ""),
                 )
             except BaseException:
-                # Cancelled: this says nothing about the target. Released in the background, since this
-                # task may not await any more.
+                # Cancelled (the client went away): this says nothing about the target. Released in the
+                # background, since this task may not await any more.
                 _background(breakers.release(key))
-                tracing.end(span, error="cancelled")
+                attempts.append(_attempt(target, Outcome.CLIENT_CLOSED, None, wait_s, started, "cancelled"), span)
                 raise
             else:
                 await breakers.record_success(key)

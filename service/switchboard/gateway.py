@@ -303,15 +303,21 @@ class Switchboard:
         attributes: dict[str, Any] = {"switchboard.request_id": request_id, "switchboard.stream": stream}
         flight = _InFlight(request, request_id, time.perf_counter(),
                            tracing.start("switchboard.request", trace, kind, attributes))
+        attempts: list[Attempt] = []
         try:
             plan, call, deadline = self._prepare(request, plan, flight.span, trace)
             flight.route = plan.label
             attempt: AttemptFn[Any] = self._stream_attempt if stream else self._complete_attempt
             timeout_s = plan.first_token_s if stream else self.config.timeouts.attempt_s
             execution = await self._run(plan, call, deadline, attempt, timeout_s,
-                                        tracing.context_of(flight.span, trace))
+                                        tracing.context_of(flight.span, trace), attempts)
         except GatewayError as error:
             flight.record(error.status, error=error)
+            raise
+        except asyncio.CancelledError:  # the client went away before the answer: the upstream call stops
+            assert plan is not None
+            route = Route(reason=plan.reason, attempts=attempts)
+            flight.record(499, error=GatewayError(499, "client_closed", "the client went away", route=route))
             raise
         return flight, plan, call, deadline, execution
 
@@ -323,9 +329,10 @@ class Switchboard:
         attempt: AttemptFn[T],
         timeout_s: float,
         trace: Context | None,
+        record: list[Attempt] | None = None,
     ) -> Execution[T]:
         try:
-            return await self.executor.run(plan, call, deadline, attempt, timeout_s, trace)
+            return await self.executor.run(plan, call, deadline, attempt, timeout_s, trace, record)
         except AllTargetsFailed as failure:
             route = Route(reason=plan.reason, attempts=failure.attempts)
             raise GatewayError(failure.status, failure.code, str(failure), route=route) from None

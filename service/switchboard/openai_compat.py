@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from switchboard import sse
-from switchboard.api_common import json_response, read_json_object
+from switchboard.api_common import ClientGone, json_response, read_json_object, unless_disconnected
 from switchboard.gateway import (
     GatewayError,
     StreamDelta,
@@ -228,10 +228,12 @@ def openai_routes(switchboard: Switchboard) -> APIRouter:
 
         if not body.stream:
             try:
-                response = await switchboard.execute(complete_request, request_id, plan,
-                                                     tracing.extract(request.headers), SpanKind.SERVER)
+                response = await unless_disconnected(request, switchboard.execute(
+                    complete_request, request_id, plan, tracing.extract(request.headers), SpanKind.SERVER))
             except GatewayError as error:
                 return openai_error(error)
+            except ClientGone:
+                return Response(status_code=499)
             return json_response(
                 completion_body(response, request_id), headers={"x-switchboard-route": route_header(response.route)}
             )
@@ -239,9 +241,11 @@ def openai_routes(switchboard: Switchboard) -> APIRouter:
         items = switchboard.execute_stream(complete_request, request_id, plan, tracing.extract(request.headers),
                                            SpanKind.SERVER)
         try:
-            first = await anext(items)
+            first = await unless_disconnected(request, anext(items))
         except GatewayError as error:
             return openai_error(error)
+        except ClientGone:
+            return Response(status_code=499)
         assert isinstance(first, StreamStarted)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return sse.EventStreamResponse(chunk_stream(first, items, request_id, include_usage))

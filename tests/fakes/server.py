@@ -162,9 +162,9 @@ class FakeProvider:
         reply = self.script.popleft() if self.script else self.default
         if not self.auth_ok(request):
             reply = self.auth_error_reply()
-        if reply.delay_s:
-            await asyncio.sleep(reply.delay_s)
         try:
+            if reply.delay_s:
+                await asyncio.sleep(reply.delay_s)
             if reply.hang:
                 await asyncio.sleep(3600)
             if reply.status == 200 and isinstance(body, dict) and body.get("stream") and reply.body is None:
@@ -198,6 +198,7 @@ class FakeProvider:
         for index in range(len(pieces) + 1):
             if reply.cut_after == index:
                 assert request.transport is not None
+                await asyncio.sleep(0.05)  # let what was written reach the socket: abort() drops the buffer
                 request.transport.abort()
                 return response
             if reply.stall_after == index:

@@ -10,7 +10,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from switchboard.api_common import error_response, json_response, read_json_object
+from switchboard.api_common import (
+    ClientGone,
+    error_response,
+    json_response,
+    read_json_object,
+    unless_disconnected,
+)
 from switchboard.errors import GatewayError, invalid_request
 from switchboard.gateway import Switchboard
 from switchboard.logs import log
@@ -56,10 +62,12 @@ def pipeline_routes(switchboard: Switchboard, redis_url: str | None) -> APIRoute
         request_id = request.state.request_id
         try:
             body = await _read(request)
-            result = await switchboard.pipelines.run(name, body.inputs, run_id=request_id, timeout_s=body.timeout_s,
-                                                     trace=tracing.extract(request.headers))
+            result = await unless_disconnected(request, switchboard.pipelines.run(
+                name, body.inputs, run_id=request_id, timeout_s=body.timeout_s, trace=tracing.extract(request.headers)))
         except GatewayError as error:
             return error_response(error, request_id)
+        except ClientGone:
+            return Response(status_code=499)
         return Response(result.model_dump_json(), media_type="application/json")
 
     @router.post("/pipelines/{name}/jobs")
