@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import yaml
-from switchboard.config import ConfigError, load_config
+from switchboard.config import ConfigError, load_config, parse_config
 from switchboard.pipelines.runner import render
 
 from tests.conftest import config_data, make_config, outcomes, request_logs
@@ -99,18 +99,12 @@ async def test_independent_steps_run_concurrently(env, fakes) -> None:
     ]}}
     fakes.openai.default = Reply(text="from-a", delay_s=0.5)
     fakes.anthropic.default = Reply(text="from-b", delay_s=0.5)
-    async with Switchboard(load_config_data(data), env) as sb:
+    async with Switchboard(parse_config(data, "test"), env) as sb:
         started = time.monotonic()
         result = await sb.run_pipeline("fan", q="?")
         elapsed = time.monotonic() - started
     assert elapsed < 0.9  # a and b overlapped
     assert prompt_of(fakes.cohere) == "from-a + from-b" and result.output == fakes.cohere.default.text
-
-
-def load_config_data(data: dict):
-    from switchboard.config import parse_config
-
-    return parse_config(data, "test")
 
 
 async def test_the_library_runs_pipelines(switchboard, fakes) -> None:

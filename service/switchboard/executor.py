@@ -21,13 +21,12 @@ from switchboard.providers.base import RETRYABLE
 from switchboard.resilience.breaker import Breakers
 from switchboard.resilience.retry import RetryPolicy
 from switchboard.router import Plan
-from switchboard.schema import Attempt, Outcome
+from switchboard.schema import NOT_CALLED, Attempt, Outcome
 from switchboard.telemetry import tracing
 
 # The outcomes worth a retry are the ones that say something about the target's health: they count
 # towards opening its breaker.
 BREAKER_FAILURES = RETRYABLE
-NOT_CALLED = frozenset({Outcome.SKIPPED_NO_KEY, Outcome.CIRCUIT_OPEN, Outcome.UNAVAILABLE})
 
 T = TypeVar("T")
 # One try against one target: an adapter's `complete`, or a stream opened up to its first token.

@@ -30,6 +30,9 @@ class Outcome(StrEnum):
     CLIENT_CLOSED = "client_closed"
 
 
+# Outcomes of targets skipped without any call upstream.
+NOT_CALLED = frozenset({Outcome.SKIPPED_NO_KEY, Outcome.CIRCUIT_OPEN, Outcome.UNAVAILABLE})
+
 FinishReason = Literal["stop", "length", "content_filter", "error"]
 NonBlank = Annotated[str, StringConstraints(min_length=1), Field(pattern=r"\S")]
 

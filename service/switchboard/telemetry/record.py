@@ -11,10 +11,9 @@ from opentelemetry.trace import Span
 
 from switchboard.errors import GatewayError
 from switchboard.logs import log
-from switchboard.schema import Attempt, CompleteRequest, CompletionResponse, Outcome, Usage
+from switchboard.schema import NOT_CALLED, Attempt, CompleteRequest, CompletionResponse, Outcome, Usage
 from switchboard.telemetry import metrics, tracing
 
-NOT_UPSTREAM = frozenset({Outcome.SKIPPED_NO_KEY, Outcome.CIRCUIT_OPEN, Outcome.UNAVAILABLE})
 # SWITCHBOARD_TELEMETRY=off turns the log line, metrics and traces off: for measuring their cost only.
 ENABLED = os.environ.get("SWITCHBOARD_TELEMETRY", "on").lower() != "off"
 
@@ -96,7 +95,7 @@ def _observe(
     for index, attempt in enumerate(path):
         outcome = attempt.outcome.value
         metrics.child(metrics.ATTEMPTS, attempt.provider, attempt.model, outcome).inc()
-        if attempt.outcome not in NOT_UPSTREAM:
+        if attempt.outcome not in NOT_CALLED:
             metrics.child(metrics.ATTEMPT_SECONDS, attempt.provider, attempt.model, outcome).observe(attempt.latency_ms / 1000)
         upstream_s += (attempt.latency_ms + attempt.wait_ms) / 1000
         following = path[index + 1] if index + 1 < len(path) else None
