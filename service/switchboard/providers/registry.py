@@ -1,0 +1,64 @@
+"""The provider registry: every wire protocol ("kind") Switchboard speaks, defined once.
+
+Config validation (which kinds exist, which variables hold their keys and URLs), telemetry (`gen_ai.system`)
+and the infrastructure (which provider keys get a Secrets Manager secret) all derive from this table. Adding a
+protocol is one adapter module under `providers/` and one entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Capability(StrEnum):
+    """What a request may need from a target. A model declares its own in the config (`capabilities:`)."""
+
+    TOOLS = "tools"
+    VISION = "vision"
+    JSON_SCHEMA = "json_schema"
+    LOGPROBS = "logprobs"
+    MULTIPLE_CHOICES = "n"  # n > 1 in one call
+    SEED = "seed"
+    PENALTIES = "penalties"  # frequency_penalty / presence_penalty
+    LOGIT_BIAS = "logit_bias"
+    REASONING = "reasoning"  # reasoning_effort
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderKind:
+    name: str
+    gen_ai_system: str  # the OpenTelemetry GenAI `gen_ai.system` value
+    api_key_env: str | None  # the variable the official SDK reads for the key
+    base_url_env: str | None  # ... and for the base URL
+    base_url: str | None  # the public endpoint; None for self-hosted servers
+    key_required: bool  # a hosted API: without a key the target is skipped (and infra stores one)
+    # What the wire protocol can express; a model may declare less, never more.
+    capabilities: frozenset[Capability]
+    embeddings: bool = False  # the protocol has an embeddings endpoint
+
+
+_ALL = frozenset(Capability)
+
+KINDS: dict[str, ProviderKind] = {
+    kind.name: kind
+    for kind in (
+        ProviderKind("openai", "openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1", True,
+                     _ALL, embeddings=True),
+        ProviderKind("anthropic", "anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
+                     "https://api.anthropic.com", True,
+                     frozenset({Capability.TOOLS, Capability.VISION, Capability.JSON_SCHEMA, Capability.REASONING})),
+        ProviderKind("cohere", "cohere", "CO_API_KEY", "CO_API_URL", "https://api.cohere.com", True,
+                     frozenset({Capability.TOOLS, Capability.VISION, Capability.JSON_SCHEMA, Capability.LOGPROBS,
+                                Capability.SEED, Capability.PENALTIES, Capability.REASONING}),
+                     embeddings=True),
+        # vLLM, llama.cpp and any other OpenAI-compatible server: the self-hosted tier.
+        ProviderKind("openai_compatible", "vllm", "VLLM_API_KEY", "VLLM_BASE_URL", None, False, _ALL,
+                     embeddings=True),
+    )
+}
+
+
+def hosted_kinds() -> list[ProviderKind]:
+    """The kinds whose API needs a key of ours (the ones the infrastructure keeps in Secrets Manager)."""
+    return [kind for kind in KINDS.values() if kind.key_required]

@@ -1,0 +1,1 @@
+"""Routing: rules that turn a request into a Plan, and the classifier that informs them."""
