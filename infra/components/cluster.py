@@ -1,29 +1,31 @@
-"""The EKS cluster (or an existing one) and the Kubernetes provider that talks to it."""
+"""The EKS cluster in private subnets, its managed add-ons, the system node group, the gp3 StorageClass, and the
+Kubernetes provider that talks to it.
+
+Add-ons are EKS-managed (versions follow the cluster) and each is what makes a declared control real:
+- vpc-cni with network-policy mode, so the NetworkPolicies are enforced, not just stored;
+- aws-ebs-csi-driver (its role through Pod Identity), which serves the gp3 StorageClass;
+- metrics-server, which the router's HorizontalPodAutoscaler reads;
+- eks-pod-identity-agent, which hands the router, the controllers and the CSI driver their roles.
+The system node group has a fixed size: it holds the controllers (Karpenter must not run on nodes it manages);
+everything that scales, scales through Karpenter.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-EKS_TRUST = {"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
-EC2_TRUST = {"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
+from infra.components.iam import EKS_TRUST, POD_IDENTITY_TRUST, aws_policy, node_role, role
+from infra.components.k8s import SYSTEM_POOL
 
-
-def node_role(name: str, parent: pulumi.Resource) -> aws.iam.Role:
-    """The instance role of a managed node group (EKS gives it an access entry itself in API mode)."""
-    role = aws.iam.Role(name, assume_role_policy=json.dumps(EC2_TRUST), opts=pulumi.ResourceOptions(parent=parent))
-    for policy in NODE_POLICIES:
-        aws.iam.RolePolicyAttachment(f"{name}-{policy}", role=role.name,
-                                     policy_arn=f"arn:aws:iam::aws:policy/{policy}",
-                                     opts=pulumi.ResourceOptions(parent=role))
-    return role
+GP3 = "gp3"
+EBS_CSI = "ebs.csi.aws.com"
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+LOG_TYPES = ["api", "audit", "authenticator"]
 
 
 def kubeconfig(name: pulumi.Input[str], endpoint: pulumi.Input[str], ca: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -40,64 +42,103 @@ def kubeconfig(name: pulumi.Input[str], endpoint: pulumi.Input[str], ca: pulumi.
 
 class Cluster(pulumi.ComponentResource):
     name: pulumi.Output[str]
+    arn: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
+    security_group_id: pulumi.Output[str]  # EKS's cluster security group: on every node, managed or Karpenter's
+    storage_class: str
 
     def __init__(
         self,
         name: str,
         *,
+        cluster_name: str,
         version: str,
-        subnet_ids: Sequence[str],
+        subnet_ids: Sequence[pulumi.Input[str]],
+        api_allowed_cidrs: Sequence[str],
         system_instance_type: str,
         system_nodes: int,
+        tags: Mapping[str, str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("switchboard:infra:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(f"{name}-cluster", assume_role_policy=json.dumps(EKS_TRUST), opts=child)
-        attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-cluster-policy", role=role.name, policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
-            opts=child)
+        cluster_role = role(f"{name}-cluster", EKS_TRUST, self, [aws_policy("AmazonEKSClusterPolicy")],
+                            "Switchboard: the EKS control plane")
         cluster = aws.eks.Cluster(
             name,
-            role_arn=role.arn,
+            name=cluster_name,
+            role_arn=cluster_role.arn,
             version=version,
-            vpc_config={"subnet_ids": list(subnet_ids), "endpoint_private_access": True,
-                        "endpoint_public_access": True},
+            vpc_config={
+                "subnet_ids": list(subnet_ids),
+                "endpoint_private_access": True,
+                # Public only for the operator's networks (pulumi and kubectl); none named: private only.
+                "endpoint_public_access": bool(api_allowed_cidrs),
+                **({"public_access_cidrs": list(api_allowed_cidrs)} if api_allowed_cidrs else {}),
+            },
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
-            enabled_cluster_log_types=["api", "audit", "authenticator"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
+            # The add-ons below are EKS-managed; self-managed copies would fight them.
+            bootstrap_self_managed_addons=False,
+            enabled_cluster_log_types=LOG_TYPES,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_role]),
         )
-        aws.eks.Addon(f"{name}-pod-identity-agent", cluster_name=cluster.name, addon_name="eks-pod-identity-agent",
-                      opts=child)
-        aws.eks.NodeGroup(
+
+        def addon(addon_name: str, after: Sequence[pulumi.Resource] = (), **args: object) -> aws.eks.Addon:
+            return aws.eks.Addon(f"{name}-{addon_name}", cluster_name=cluster.name, addon_name=addon_name,
+                                 resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+                                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)), **args)
+
+        # Before nodes: a node without its CNI never turns Ready.
+        before_nodes = [
+            addon("vpc-cni", configuration_values=json.dumps({"enableNetworkPolicy": "true"})),
+            addon("kube-proxy"),
+            addon("eks-pod-identity-agent"),
+        ]
+        system = aws.eks.NodeGroup(
             f"{name}-system",
             cluster_name=cluster.name,
             node_role_arn=node_role(f"{name}-system-node", self).arn,
             subnet_ids=list(subnet_ids),
             instance_types=[system_instance_type],
             ami_type="AL2023_x86_64_STANDARD",
-            scaling_config={"min_size": system_nodes, "desired_size": system_nodes, "max_size": system_nodes * 2},
-            labels={"switchboard.dev/pool": "system"},
-            opts=child,
+            # Fixed: nothing autoscales this group; Karpenter adds nodes for whatever does not fit here.
+            scaling_config={"min_size": system_nodes, "desired_size": system_nodes, "max_size": system_nodes},
+            update_config={"max_unavailable": 1},
+            labels=SYSTEM_POOL,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=before_nodes),
         )
+        csi_role = role(f"{name}-ebs-csi", POD_IDENTITY_TRUST, self, [aws_policy("service-role/AmazonEBSCSIDriverPolicy")],
+                        "Switchboard: the EBS CSI driver")
+        after_nodes = [
+            addon("coredns", after=[system]),
+            addon("aws-ebs-csi-driver", after=[system],
+                  pod_identity_associations=[{"role_arn": csi_role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}],
+                  configuration_values=json.dumps({"controller": {"extraVolumeTags": dict(tags)}})),
+            addon("metrics-server", after=[system]),
+        ]
+
         self.name = cluster.name
+        self.arn = cluster.arn
+        self.security_group_id = cluster.vpc_config.cluster_security_group_id
         self.kubeconfig = pulumi.Output.secret(
-            kubeconfig(cluster.name, cluster.endpoint, cluster.certificate_authority.data)
+            kubeconfig(cluster.name, cluster.endpoint, cluster.certificate_authority.data))
+        # Every Kubernetes object waits for nodes and add-ons: their controllers and webhooks must be running.
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
+                                     opts=pulumi.ResourceOptions(parent=self, depends_on=[system, *after_nodes]))
+        self.storage_class = GP3
+        k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata={"name": GP3, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            provisioner=EBS_CSI,
+            # The volume is made in the zone of the pod's node, and Karpenter puts a restarted pod's node in the
+            # zone of its volume: an EBS volume never strands a pod in another zone.
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy="Delete",
+            parameters={"type": "gp3", "encrypted": "true",
+                        **{f"tagSpecification_{i}": f"{k}={v}" for i, (k, v) in enumerate(tags.items(), 1)}},
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
         )
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=child)
         self.register_outputs({"name": self.name, "kubeconfig": self.kubeconfig})
 
-
-class ExistingCluster(pulumi.ComponentResource):
-    """A cluster made elsewhere: named in config, reached with the kubeconfig given as a secret."""
-
-    def __init__(self, name: str, *, cluster_name: str, kubeconfig_text: pulumi.Output[str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("switchboard:infra:ExistingCluster", name, None, opts)
-        self.name = pulumi.Output.from_input(cluster_name)
-        self.kubeconfig = pulumi.Output.secret(kubeconfig_text)
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
-                                     opts=pulumi.ResourceOptions(parent=self))
-        self.register_outputs({"name": self.name})

@@ -1,25 +1,26 @@
-"""The GPU node pool: a managed node group on the NVIDIA AMI, tainted so only GPU work lands there."""
+"""The GPU pool: a Karpenter NodePool of one GPU instance type, tainted so only GPU work lands there, and the NVIDIA
+device plugin that makes the GPUs schedulable (AL2023's NVIDIA AMI ships the driver, not the plugin).
+
+Nodes exist only while vLLM pods ask for them: the pool has no minimum, and an empty GPU node is removed after a
+few minutes. With `spot` the pool also accepts spot capacity, which Karpenter tries first and falls back from to
+on-demand; one pool keeps one cap (`gpuNodesMax`) over both.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.components.cluster import node_role
-from infra.components.k8s import container_security
+from infra import capacity
+from infra.components.k8s import GPU_POOL, GPU_TAINT, checkov_skips, container_security
+from infra.components.karpenter import NODE_CLASS_API
 from infra.config import GpuPool
 
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
-GPU_POOL_LABEL = {"switchboard.dev/pool": "gpu"}
-# AL2023's NVIDIA AMI ships the driver but not the device plugin (Bottlerocket's advertises GPUs itself).
 DEVICE_PLUGIN_IMAGE = (
     "nvcr.io/nvidia/k8s-device-plugin:v0.17.0"
     "@sha256:7089559ce6153018806857f5049085bae15b3bf6f1c8bd19d8b12f707d087dea"
 )
+GPU_NODE_LABELS = {**GPU_POOL, "nvidia.com/gpu.present": "true"}
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -27,47 +28,54 @@ class GpuNodePool(pulumi.ComponentResource):
         self,
         name: str,
         *,
-        cluster_name: pulumi.Input[str],
-        subnet_ids: Sequence[str],
         pool: GpuPool,
+        node_class: str,
+        karpenter: pulumi.Resource,
         k8s_provider: k8s.Provider,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("switchboard:infra:GpuNodePool", name, None, opts)
-        self.node_group = aws.eks.NodeGroup(
-            name,
-            cluster_name=cluster_name,
-            node_role_arn=node_role(f"{name}-node", self).arn,
-            subnet_ids=list(subnet_ids),
-            ami_type=pool.ami_type,
-            instance_types=[pool.instance_type],
-            disk_size=pool.disk_gib,
-            scaling_config={"min_size": pool.min_nodes, "desired_size": pool.desired_nodes,
-                            "max_size": pool.max_nodes},
-            taints=[GPU_TAINT],
-            labels={**GPU_POOL_LABEL, "nvidia.com/gpu.present": "true"},
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
+        instance = capacity.INSTANCE_TYPES[pool.instance_type]
+        k8s.apiextensions.CustomResource(
+            name, api_version="karpenter.sh/v1", kind="NodePool", metadata={"name": "gpu"},
+            spec={
+                "template": {
+                    "metadata": {"labels": GPU_NODE_LABELS},
+                    "spec": {
+                        "nodeClassRef": {**NODE_CLASS_API, "name": node_class},
+                        "taints": [GPU_TAINT],
+                        "requirements": [
+                            {"key": "node.kubernetes.io/instance-type", "operator": "In",
+                             "values": [pool.instance_type]},
+                            {"key": "karpenter.sh/capacity-type", "operator": "In",
+                             "values": ["spot", "on-demand"] if pool.spot else ["on-demand"]},
+                        ],
+                        "expireAfter": "720h",
+                    },
+                },
+                "limits": {"nvidia.com/gpu": str(pool.max_nodes * instance.gpus)},
+                # Never move a running vLLM pod to save money (a restart costs minutes); drop empty nodes fast,
+                # and replace (drift, expiry) one node at a time.
+                "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "5m",
+                               "budgets": [{"nodes": "1"}]},
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[karpenter]),
         )
-        if pool.ami_type.startswith("AL2023"):
-            self._device_plugin(name, k8s_provider)
-        self.register_outputs({"node_group": self.node_group.arn})
-
-    def _device_plugin(self, name: str, provider: k8s.Provider) -> None:
         labels = {"app.kubernetes.io/name": "nvidia-device-plugin"}
         k8s.apps.v1.DaemonSet(
             f"{name}-device-plugin",
             metadata={"name": "nvidia-device-plugin", "namespace": "kube-system", "labels": labels,
-                      "annotations": {
-                          "checkov.io/skip1": "CKV_K8S_8=the device plugin serves no HTTP endpoint to probe",
-                          "checkov.io/skip2": "CKV_K8S_9=the device plugin serves no HTTP endpoint to probe",
-                          "checkov.io/skip3": "CKV_K8S_21=device plugins run in kube-system by design",
-                          "checkov.io/skip4": "CKV_K8S_23=must run as root to write the kubelet's device-plugin socket",
-                          "checkov.io/skip5": "CKV_K8S_40=must run as root to write the kubelet's device-plugin socket",
-                          "checkov.io/skip6": "CKV_K8S_22=NVIDIA's image writes its own state under /var/run",
-                          "checkov.io/skip7": "CKV_K8S_15=pinned by digest; IfNotPresent avoids a registry trip per node",
-                          "checkov.io/skip8": "CKV_K8S_38=not needed but harmless; kept as NVIDIA ships it",
-                          "checkov.io/skip9": "CKV2_K8S_6=a host-level agent with no network peers",
-                      }},
+                      "annotations": checkov_skips(
+                          CKV_K8S_8="the device plugin serves no HTTP endpoint to probe",
+                          CKV_K8S_9="the device plugin serves no HTTP endpoint to probe",
+                          CKV_K8S_21="device plugins run in kube-system by design",
+                          CKV_K8S_23="must run as root to write the kubelet's device-plugin socket",
+                          CKV_K8S_40="must run as root to write the kubelet's device-plugin socket",
+                          CKV_K8S_22="NVIDIA's image writes its own state under /var/run",
+                          CKV_K8S_15="pinned by digest; IfNotPresent avoids a registry trip per node",
+                          CKV_K8S_38="not needed but harmless; kept as NVIDIA ships it",
+                          CKV2_K8S_6="a host-level agent with no network peers",
+                      )},
             spec={
                 "selector": {"matchLabels": labels},
                 "updateStrategy": {"type": "RollingUpdate"},
@@ -75,7 +83,7 @@ class GpuNodePool(pulumi.ComponentResource):
                     "metadata": {"labels": labels},
                     "spec": {
                         "priorityClassName": "system-node-critical",
-                        "nodeSelector": GPU_POOL_LABEL,
+                        "nodeSelector": GPU_POOL,
                         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
                         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                         "containers": [{
@@ -85,7 +93,7 @@ class GpuNodePool(pulumi.ComponentResource):
                             "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
                             "securityContext": {**container_security(read_only_root=False, uid=0),
                                                 "runAsNonRoot": False},
-                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+                            "resources": {"requests": capacity.as_requests(capacity.DEVICE_PLUGIN),
                                           "limits": {"cpu": "200m", "memory": "128Mi"}},
                             "volumeMounts": [{"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}],
                         }],
@@ -94,5 +102,6 @@ class GpuNodePool(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider),
         )
+        self.register_outputs({})

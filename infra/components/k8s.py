@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 RUNTIME_DEFAULT = {"type": "RuntimeDefault"}
+# The node pools, by the label each one's nodes carry: the fixed system node group, Karpenter's general pool (what
+# does not fit the system nodes) and Karpenter's GPU pool (tainted: only pods that tolerate the taint land there).
+POOL_LABEL = "switchboard.dev/pool"
+SYSTEM_POOL = {POOL_LABEL: "system"}
+GENERAL_POOL = {POOL_LABEL: "general"}
+GPU_POOL = {POOL_LABEL: "gpu"}
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+MONITORING_NAMESPACE = "monitoring"
+FROM_MONITORING = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}
 
 
 HIGH_UID = 10001  # above the host's users (checkov CKV_K8S_40)

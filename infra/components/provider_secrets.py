@@ -1,4 +1,8 @@
-"""One Secrets Manager secret per provider key, and a policy that may read exactly those."""
+"""The keys the router reads at start-up, in Secrets Manager: one secret per provider key, and the admin key.
+
+The router's role may read exactly these (see router.py); their ARNs reach the pods as plain environment variables
+and are exported, their values never are.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Mapping
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 
 def read_policy_document(arns: list[str]) -> str:
@@ -16,7 +21,6 @@ def read_policy_document(arns: list[str]) -> str:
 
 class ProviderSecrets(pulumi.ComponentResource):
     arns: dict[str, pulumi.Output[str]]
-    read_policy: aws.iam.Policy
 
     def __init__(
         self,
@@ -40,10 +44,24 @@ class ProviderSecrets(pulumi.ComponentResource):
                 aws.secretsmanager.SecretVersion(f"{name}-{provider}", secret_id=secret.id, secret_string=key,
                                                  opts=pulumi.ResourceOptions(parent=secret))
             self.arns[provider] = secret.arn
-        self.read_policy = aws.iam.Policy(
-            f"{name}-read",
-            description="Read the Switchboard provider keys, and nothing else",
-            policy=pulumi.Output.all(*self.arns.values()).apply(read_policy_document),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
         self.register_outputs({"arns": self.arns})
+
+
+class AdminKey(pulumi.ComponentResource):
+    """The gateway's admin key: the stack's `adminKey` secret if set, else generated once (and kept in state)."""
+
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, *, path: str, value: pulumi.Output[str] | None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("switchboard:infra:AdminKey", name, None, opts)
+        if value is None:
+            value = random.RandomPassword(name, length=48, special=False,
+                                          opts=pulumi.ResourceOptions(parent=self)).result
+        secret = aws.secretsmanager.Secret(name, name=f"{path}/admin-key", recovery_window_in_days=7,
+                                           description="Switchboard: the admin key (manages callers' keys)",
+                                           opts=pulumi.ResourceOptions(parent=self))
+        aws.secretsmanager.SecretVersion(name, secret_id=secret.id, secret_string=pulumi.Output.secret(value),
+                                         opts=pulumi.ResourceOptions(parent=secret))
+        self.arn = secret.arn
+        self.register_outputs({"arn": self.arn})

@@ -1,4 +1,9 @@
-"""Redis for breakers, limits, cache and the job queue: ElastiCache, or a small in-cluster one for dev."""
+"""Redis for breakers, limits, cache and the job queue: ElastiCache (TLS, an AUTH token, reachable only from the
+cluster's nodes), or a small in-cluster one for dev (a password, reachable only from Switchboard's pods).
+
+Either way the URL, password included, reaches the pods from the Kubernetes Secret `redis-url` (key `url`), never
+from a ConfigMap or a plain environment value.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,18 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
-from infra.components.k8s import checkov_skips, container_security, pod_security
+from infra.components.k8s import container_security, pod_security
 
 REDIS_IMAGE = "redis:7.4.2-alpine@sha256:02419de7eddf55aa5bcf49efb74e88fa8d931b4d77c07eff8a6b2144472b6952"
 LABELS = {"app.kubernetes.io/name": "redis", "app.kubernetes.io/part-of": "switchboard"}
+URL_SECRET = "redis-url"
+URL_KEY = "url"
 
 
 class SharedState(pulumi.ComponentResource):
-    url: pulumi.Output[str]
+    url_secret: k8s.core.v1.Secret
 
     def __init__(
         self,
@@ -24,26 +32,35 @@ class SharedState(pulumi.ComponentResource):
         mode: str,
         namespace: str,
         k8s_provider: k8s.Provider,
-        subnet_ids: Sequence[str] = (),
-        vpc_cidr: pulumi.Input[str] | None = None,
+        subnet_ids: Sequence[pulumi.Input[str]] = (),
         vpc_id: pulumi.Input[str] | None = None,
+        node_security_group_id: pulumi.Input[str] | None = None,
         node_type: str = "cache.t4g.small",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("switchboard:infra:SharedState", name, None, opts)
+        password = random.RandomPassword(f"{name}-auth", length=64, special=False,
+                                         opts=pulumi.ResourceOptions(parent=self)).result
         if mode == "elasticache":
-            self.url = self._elasticache(name, subnet_ids, vpc_id, vpc_cidr, node_type)
+            url = self._elasticache(name, password, subnet_ids, vpc_id, node_security_group_id, node_type)
         else:
-            self.url = pulumi.Output.from_input(self._in_cluster(name, namespace, k8s_provider))
-        self.register_outputs({"url": self.url})
+            url = self._in_cluster(name, password, namespace, k8s_provider)
+        self.url_secret = k8s.core.v1.Secret(
+            f"{name}-url", metadata={"name": URL_SECRET, "namespace": namespace, "labels": LABELS},
+            string_data={URL_KEY: pulumi.Output.secret(url)},
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider))
+        self.register_outputs({})
 
-    def _elasticache(self, name: str, subnet_ids: Sequence[str], vpc_id: pulumi.Input[str] | None,
-                     vpc_cidr: pulumi.Input[str] | None, node_type: str) -> pulumi.Output[str]:
+    def _elasticache(self, name: str, password: pulumi.Output[str], subnet_ids: Sequence[pulumi.Input[str]],
+                     vpc_id: pulumi.Input[str] | None, node_security_group_id: pulumi.Input[str] | None,
+                     node_type: str) -> pulumi.Output[str]:
         child = pulumi.ResourceOptions(parent=self)
-        subnets = aws.elasticache.SubnetGroup(name, subnet_ids=list(subnet_ids), opts=child)
+        subnets = aws.elasticache.SubnetGroup(name, subnet_ids=list(subnet_ids),
+                                              description="Switchboard Redis: the private subnets", opts=child)
         group = aws.ec2.SecurityGroup(
-            f"{name}-redis", vpc_id=vpc_id, description="Switchboard Redis: reachable from the VPC only",
-            ingress=[{"protocol": "tcp", "from_port": 6379, "to_port": 6379, "cidr_blocks": [vpc_cidr]}],
+            f"{name}-redis", vpc_id=vpc_id, description="Switchboard Redis: from the cluster's nodes only",
+            ingress=[{"protocol": "tcp", "from_port": 6379, "to_port": 6379,
+                      "security_groups": [node_security_group_id], "description": "EKS nodes (pods use node SGs)"}],
             opts=child,
         )
         redis = aws.elasticache.ReplicationGroup(
@@ -55,20 +72,29 @@ class SharedState(pulumi.ComponentResource):
             num_cache_clusters=2,
             automatic_failover_enabled=True,
             multi_az_enabled=True,
-            transit_encryption_enabled=True,
+            transit_encryption_enabled=True,  # AUTH needs TLS; the token never crosses the wire in the clear
+            auth_token=password,
             at_rest_encryption_enabled=True,
             subnet_group_name=subnets.name,
             security_group_ids=[group.id],
             opts=child,
         )
-        return redis.primary_endpoint_address.apply(lambda host: f"rediss://{host}:6379/0?ssl_cert_reqs=required")
+        return pulumi.Output.all(password, redis.primary_endpoint_address).apply(
+            lambda v: f"rediss://:{v[0]}@{v[1]}:6379/0?ssl_cert_reqs=required")
 
-    def _in_cluster(self, name: str, namespace: str, provider: k8s.Provider) -> str:
+    def _in_cluster(self, name: str, password: pulumi.Output[str], namespace: str,
+                    provider: k8s.Provider) -> pulumi.Output[str]:
         child = pulumi.ResourceOptions(parent=self, provider=provider)
+        # The password lives in a mounted config file, not in the command line or the environment.
+        config = k8s.core.v1.Secret(
+            f"{name}-config", metadata={"name": "redis-config", "namespace": namespace, "labels": LABELS},
+            string_data={"redis.conf": password.apply(lambda p: f'requirepass {p}\nsave ""\nappendonly no\n'),
+                         "password": password},
+            opts=child)
+        ping = 'REDISCLI_AUTH="$(cat /etc/redis/password)" redis-cli ping | grep -q PONG'
         k8s.apps.v1.Deployment(
             name,
-            metadata={"name": "redis", "namespace": namespace, "labels": LABELS,
-                      "annotations": checkov_skips(CKV_K8S_43="pinned by digest in the tag@sha256 form")},
+            metadata={"name": "redis", "namespace": namespace, "labels": LABELS},
             spec={
                 "replicas": 1,
                 "selector": {"matchLabels": LABELS},
@@ -79,19 +105,21 @@ class SharedState(pulumi.ComponentResource):
                         "name": "redis",
                         "image": REDIS_IMAGE,
                         "imagePullPolicy": "Always",
-                        "args": ["--save", "", "--appendonly", "no", "--protected-mode", "no"],
+                        "args": ["/etc/redis/redis.conf"],
                         "ports": [{"name": "redis", "containerPort": 6379}],
                         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
                                       "limits": {"cpu": "500m", "memory": "512Mi"}},
                         "securityContext": container_security(),
-                        "readinessProbe": {"exec": {"command": ["redis-cli", "ping"]}, "periodSeconds": 10},
+                        "readinessProbe": {"exec": {"command": ["sh", "-c", ping]}, "periodSeconds": 10},
                         "livenessProbe": {"tcpSocket": {"port": 6379}, "periodSeconds": 20},
-                        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                        "volumeMounts": [{"name": "data", "mountPath": "/data"},
+                                         {"name": "config", "mountPath": "/etc/redis", "readOnly": True}],
                     }],
-                    "volumes": [{"name": "data", "emptyDir": {"sizeLimit": "1Gi"}}],
+                    "volumes": [{"name": "data", "emptyDir": {"sizeLimit": "1Gi"}},
+                                {"name": "config", "secret": {"secretName": "redis-config", "defaultMode": 0o440}}],
                 }},
             },
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[config]),
         )
         k8s.core.v1.Service(f"{name}-service", metadata={"name": "redis", "namespace": namespace, "labels": LABELS},
                             spec={"selector": LABELS, "ports": [{"name": "redis", "port": 6379, "targetPort": "redis"}]},
@@ -105,4 +133,4 @@ class SharedState(pulumi.ComponentResource):
                                "ports": [{"port": 6379}]}]},
             opts=child,
         )
-        return f"redis://redis.{namespace}.svc.cluster.local:6379/0"
+        return password.apply(lambda p: f"redis://:{p}@redis.{namespace}.svc.cluster.local:6379/0")

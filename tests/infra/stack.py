@@ -16,15 +16,48 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "switchboard"
 ACCOUNT = "123456789012"
 K8S_PREFIX = "kubernetes:"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 # Recognisable stand-ins for the `secure:` values: the tests search outputs for them.
 TEST_SECRET = "test-secret-value-{}"
 
 
+# us-east-1 as one account sees it (zone names are shuffled per account; IDs are not). use1-az3 takes no EKS.
+ZONES = {"us-east-1a": "use1-az4", "us-east-1b": "use1-az6", "us-east-1c": "use1-az1", "us-east-1d": "use1-az2",
+         "us-east-1e": "use1-az3", "us-east-1f": "use1-az5"}
+CLUSTER_SECURITY_GROUP = "sg-0cluster"
+
+
+@dataclass
+class Registration:
+    """What the engine is told about a resource beyond its inputs: the options mocks do not see."""
+
+    urn: str
+    dependencies: list[str]
+    custom_timeouts: dict[str, str]
+
+
+class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """The mock engine, also keeping each resource's URN, dependencies and custom timeouts."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: dict[str, Registration] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
+        response = super().RegisterResource(request)
+        timeouts = request.customTimeouts
+        self.registrations[f"{request.type}::{request.name}"] = Registration(
+            urn=response.urn, dependencies=list(request.dependencies),
+            custom_timeouts={k: v for k, v in (("create", timeouts.create), ("update", timeouts.update)) if v})
+        return response
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Records every resource; answers with the provider-computed outputs the program reads."""
+    """Records every resource and call; answers with the provider-computed outputs the program reads."""
 
     def __init__(self) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
+        self.calls: list[pulumi.runtime.MockCallArgs] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(args)
@@ -36,18 +69,32 @@ class RecordingMocks(pulumi.runtime.Mocks):
             kind = "role" if args.typ.endswith("Role") else "policy"
             state.update(arn=f"arn:aws:iam::{ACCOUNT}:{kind}/{name}", name=name)
         elif args.typ == "aws:eks/cluster:Cluster":
-            state.update(name=args.name, endpoint="https://EXAMPLE.gr7.us-east-1.eks.amazonaws.com",
+            state.update(name=name, endpoint="https://EXAMPLE.gr7.us-east-1.eks.amazonaws.com",
                          certificateAuthority={"data": "Q0VSVElGSUNBVEU="},
-                         arn=f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/{args.name}")
+                         arn=f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/{name}",
+                         vpcConfig={**args.inputs.get("vpcConfig", {}),
+                                    "clusterSecurityGroupId": CLUSTER_SECURITY_GROUP})
         elif args.typ == "aws:eks/nodeGroup:NodeGroup":
             state["arn"] = f"arn:aws:eks:us-east-1:{ACCOUNT}:nodegroup/{args.name}"
+        elif args.typ == "aws:sqs/queue:Queue":
+            state.update(arn=f"arn:aws:sqs:us-east-1:{ACCOUNT}:{name}", name=name,
+                         url=f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/{name}")
+        elif args.typ == "aws:cloudwatch/eventRule:EventRule":
+            state["name"] = name
         elif args.typ == "aws:elasticache/replicationGroup:ReplicationGroup":
             state["primaryEndpointAddress"] = "master.switchboard.abc123.use1.cache.amazonaws.com"
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = f"generated-{args.name}"
         elif args.typ == "kubernetes:core/v1:Service" and args.inputs.get("spec", {}).get("type") == "LoadBalancer":
             state["status"] = {"loadBalancer": {"ingress": [{"hostname": "switchboard-123.elb.amazonaws.com"}]}}
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        self.calls.append(args)
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            excluded = set(args.args.get("excludeZoneIds") or ())
+            zones = {name: zone_id for name, zone_id in ZONES.items() if zone_id not in excluded}
+            return {"names": list(zones), "zoneIds": list(zones.values()), "id": "us-east-1"}
         if args.token == "aws:ec2/getVpc:getVpc":
             return {"id": "vpc-0abc", "cidrBlock": "10.0.0.0/16"}
         if args.token == "aws:ec2/getSubnets:getSubnets":
@@ -62,9 +109,34 @@ class Deployment:
     resources: list[pulumi.runtime.MockResourceArgs]
     outputs: dict[str, Any]
     secret_outputs: set[str]
+    registrations: dict[str, Registration]
+    calls: list[pulumi.runtime.MockCallArgs]
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
         return [r for r in self.resources if r.typ == typ]
+
+    def registration(self, resource: pulumi.runtime.MockResourceArgs) -> Registration:
+        return self.registrations[f"{resource.typ}::{resource.name}"]
+
+    def urn(self, resource: pulumi.runtime.MockResourceArgs) -> str:
+        return self.registration(resource).urn
+
+    def depends_on(self, resource: pulumi.runtime.MockResourceArgs, other: pulumi.runtime.MockResourceArgs) -> bool:
+        """Whether `resource` waits for `other` (directly, through its parents' options, or transitively)."""
+        by_urn = {self.urn(r): r for r in self.resources}
+        seen, todo = set(), list(self.registration(resource).dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn == self.urn(other):
+                return True
+            if urn not in seen and urn in by_urn:
+                seen.add(urn)
+                todo.extend(self.registration(by_urn[urn]).dependencies)
+        return False
+
+    def helm_releases(self) -> dict[str, dict[str, Any]]:
+        """Each Helm release's inputs, by chart name (the last part of an OCI reference)."""
+        return {r.inputs["chart"].rsplit("/", 1)[-1]: r.inputs for r in self.of_type(HELM_RELEASE)}
 
     def k8s(self, kind: str, name: str | None = None) -> list[dict[str, Any]]:
         objects = [o for o in self.k8s_objects() if o["kind"] == kind]
@@ -74,7 +146,7 @@ class Deployment:
         """Every declared Kubernetes object as a manifest (the provider's inputs are the manifest)."""
         objects = []
         for resource in self.resources:
-            if not resource.typ.startswith(K8S_PREFIX) or resource.typ == "pulumi:providers:kubernetes":
+            if not resource.typ.startswith(K8S_PREFIX) or resource.typ == HELM_RELEASE:
                 continue
             manifest = _ints(dict(resource.inputs))  # includes apiVersion and kind, as the SDK sends them
             if "stringData" in manifest:  # secrets never leave the test as manifests
@@ -109,17 +181,18 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> tuple[d
     return config, secret_keys
 
 
-def configure(stack: str, overrides: dict[str, Any] | None = None) -> RecordingMocks:
+def configure(stack: str, overrides: dict[str, Any] | None = None) -> tuple[RecordingMocks, RecordingMonitor]:
     asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(*stack_config(stack, overrides))
-    return mocks
+    return mocks, monitor
 
 
 def deploy(stack: str, overrides: dict[str, Any] | None = None) -> Deployment:
     """`pulumi up` of the real program, against mocks instead of AWS."""
-    mocks = configure(stack, overrides)
+    mocks, monitor = configure(stack, overrides)
     exported: dict[str, Any] = {}
     values: dict[str, Any] = {}
     secret: set[str] = set()
@@ -143,4 +216,4 @@ def deploy(stack: str, overrides: dict[str, Any] | None = None) -> Deployment:
         run()
     finally:
         pulumi.export = original_export  # type: ignore[assignment]
-    return Deployment(mocks.resources, values, secret)
+    return Deployment(mocks.resources, values, secret, monitor.registrations, mocks.calls)

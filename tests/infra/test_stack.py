@@ -19,16 +19,21 @@ def containers(obj: dict) -> list[dict]:
     return spec.get("initContainers", []) + spec["containers"]
 
 
+def gpu_pool(deployment: Deployment) -> dict:
+    (pool,) = deployment.k8s("NodePool", "gpu")
+    return pool["spec"]
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_gpu_pool_is_tainted_and_vllm_tolerates_it_requests_gpus_and_probes_health(
     deployments: dict[str, Deployment], stack: str
 ) -> None:
     deployment = deployments[stack]
-    (pool,) = [g for g in deployment.of_type("aws:eks/nodeGroup:NodeGroup") if "NVIDIA" in g.inputs["amiType"]]
-    assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in pool.inputs["taints"]
-    assert pool.inputs["labels"]["switchboard.dev/pool"] == "gpu"
+    pool = gpu_pool(deployment)["template"]
+    assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"} in pool["spec"]["taints"]
+    assert pool["metadata"]["labels"]["switchboard.dev/pool"] == "gpu"
 
-    (vllm,) = deployment.k8s("Deployment", "vllm")
+    (vllm,) = deployment.k8s("StatefulSet", "vllm")
     pod = vllm["spec"]["template"]["spec"]
     assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in pod["tolerations"]
     assert pod["nodeSelector"] == {"switchboard.dev/pool": "gpu"}
@@ -43,13 +48,14 @@ def test_the_gpu_pool_is_tainted_and_vllm_tolerates_it_requests_gpus_and_probes_
     startup = container["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 600
     assert {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}}} in container["env"]
-    assert any(v.get("persistentVolumeClaim") for v in pod["volumes"])  # the model cache
+    (cache,) = vllm["spec"]["volumeClaimTemplates"]  # the model cache, one per replica
+    assert {"name": cache["metadata"]["name"], "mountPath": "/models"} in container["volumeMounts"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_image_is_unpinned_or_latest(deployments: dict[str, Deployment], stack: str) -> None:
-    images = [c["image"] for obj in deployments[stack].k8s_objects() if obj["kind"] in ("Deployment", "DaemonSet")
-              for c in containers(obj)]
+    images = [c["image"] for obj in deployments[stack].k8s_objects()
+              if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet") for c in containers(obj)]
     assert len(images) >= 4
     for image in images:
         assert "@sha256:" in image and ":latest" not in image, image
@@ -78,13 +84,18 @@ def test_the_router_is_hardened(deployments: dict[str, Deployment], stack: str) 
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_router_may_read_exactly_the_provider_secrets(deployments: dict[str, Deployment], stack: str) -> None:
+def test_the_router_may_read_exactly_the_provider_secrets_and_the_admin_key(
+    deployments: dict[str, Deployment], stack: str
+) -> None:
     deployment = deployments[stack]
-    secret_arns = sorted(deployment.outputs["providerSecretArns"].values())
-    assert len(secret_arns) == 3
-    (policy,) = deployment.of_type("aws:iam/policy:Policy")
+    provider_arns = sorted(deployment.outputs["providerSecretArns"].values())
+    assert len(provider_arns) == 3
+    admin_arn = deployment.outputs["adminKeySecretArn"]
+    assert admin_arn.startswith("arn:aws:secretsmanager:") and admin_arn.endswith(f"{stack}/admin-key-AbCdEf")
+    (policy,) = [p for p in deployment.of_type("aws:iam/policy:Policy") if p.name.endswith("-router-secrets")]
     statements = json.loads(policy.inputs["policy"])["Statement"]
-    assert statements == [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_arns}]
+    assert statements == [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+                           "Resource": sorted([*provider_arns, admin_arn])}]
 
     role_arn = deployment.outputs["routerRoleArn"]
     role_name = role_arn.rsplit("/", 1)[1]
@@ -94,21 +105,23 @@ def test_the_router_may_read_exactly_the_provider_secrets(deployments: dict[str,
     (role,) = [r for r in deployment.of_type("aws:iam/role:Role") if r.name.endswith("-router-pod")]
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
-    (association,) = deployment.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
-    assert association.inputs["serviceAccount"] == "switchboard" and association.inputs["roleArn"] == role_arn
+    (association,) = [a for a in deployment.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+                      if a.inputs["roleArn"] == role_arn]
+    assert association.inputs["serviceAccount"] == "switchboard" and association.inputs["namespace"] == "switchboard"
 
     (router,) = deployment.k8s("Deployment", "switchboard-router")
     env = {e["name"]: e.get("value") for e in containers(router)[0]["env"]}
-    assert sorted(v for k, v in env.items() if k.endswith("_SECRET_ARN")) == secret_arns
+    assert env.pop("SWITCHBOARD_ADMIN_KEY_SECRET_ARN") == admin_arn
+    assert sorted(v for k, v in env.items() if k.endswith("_SECRET_ARN")) == provider_arns
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_all_outputs_exist_and_the_kubeconfig_is_secret(deployments: dict[str, Deployment], stack: str) -> None:
     deployment = deployments[stack]
     outputs = deployment.outputs
-    assert {"routerEndpoint", "vllmUrl", "failoverChains", "providerSecretArns", "clusterName", "kubeconfig",
-            "routerRoleArn"} <= set(outputs)
-    assert outputs["routerEndpoint"] == "http://switchboard-123.elb.amazonaws.com"
+    assert {"routerEndpoint", "vllmUrl", "failoverChains", "providerSecretArns", "adminKeySecretArn", "clusterName",
+            "kubeconfig", "routerRoleArn"} <= set(outputs)
+    assert outputs["routerEndpoint"] == "http://switchboard-123.elb.amazonaws.com"  # internal: plain HTTP in the VPC
     assert outputs["vllmUrl"] == "http://vllm.switchboard.svc.cluster.local:8000/v1"
     assert json.loads(outputs["kubeconfig"])["users"][0]["user"]["exec"]["command"] == "aws"
     assert "kubeconfig" in deployment.secret_outputs
@@ -122,9 +135,10 @@ def test_keys_reach_secrets_manager_and_nothing_else(deployments: dict[str, Depl
     versions = [v.inputs["secretString"] for v in deployment.of_type("aws:secretsmanager/secretVersion:SecretVersion")]
     assert all(isinstance(v, dict) and SECRET_SIG in v for v in versions)  # sent to the engine as secrets
     assert sorted(v["value"] for v in versions) == sorted(
-        TEST_SECRET.format(f"{p}ApiKey") for p in ("openai", "anthropic", "cohere"))
-    for obj in deployment.k8s_objects():  # no key in any Kubernetes object (the HF token Secret is redacted)
-        assert "ApiKey" not in json.dumps(obj)
+        [*(TEST_SECRET.format(f"{p}ApiKey") for p in ("openai", "anthropic", "cohere")),
+         f"generated-switchboard-{stack}-admin-key"])  # no adminKey in the stack file: generated
+    for obj in deployment.k8s_objects():  # no key in any Kubernetes object (Secrets' values are redacted)
+        assert "ApiKey" not in json.dumps(obj) and "generated-" not in json.dumps(obj)
 
 
 @pytest.mark.parametrize(("stack", "expected"), [
@@ -141,15 +155,24 @@ def test_each_stack_yields_the_chains_its_file_says(deployments: dict[str, Deplo
     rendered = yaml.safe_load(config_map["data"]["switchboard.yaml"])
     assert rendered["routes"]["creative_writing"] == expected["creative_writing"]
     assert rendered["providers"]["local"]["base_url"] == "http://vllm.switchboard.svc.cluster.local:8000/v1"
-
+    assert "retry" not in rendered and "timeouts" not in rendered  # only what the stack changes
 
 def test_dev_and_prod_differ_as_environments_do(deployments: dict[str, Deployment]) -> None:
-    def gpu_pool(stack: str) -> dict:
-        return next(g.inputs for g in deployments[stack].of_type("aws:eks/nodeGroup:NodeGroup")
-                    if "NVIDIA" in g.inputs["amiType"])
+    def requirement(stack: str, key: str) -> list[str]:
+        requirements = gpu_pool(deployments[stack])["template"]["spec"]["requirements"]
+        return next(r["values"] for r in requirements if r["key"] == key)
 
-    assert gpu_pool("dev")["scalingConfig"]["minSize"] == 0 and gpu_pool("prod")["scalingConfig"]["minSize"] >= 1
-    assert gpu_pool("dev")["instanceTypes"] == ["g5.xlarge"] and gpu_pool("prod")["instanceTypes"] == ["g6e.2xlarge"]
+    def vllm_replicas(stack: str) -> int:
+        return deployments[stack].k8s("StatefulSet", "vllm")[0]["spec"]["replicas"]
+
+    assert requirement("dev", "node.kubernetes.io/instance-type") == ["g5.xlarge"]
+    assert requirement("prod", "node.kubernetes.io/instance-type") == ["g6e.2xlarge"]
+    assert "spot" in requirement("dev", "karpenter.sh/capacity-type")  # dev: spot first
+    assert requirement("prod", "karpenter.sh/capacity-type") == ["on-demand"]
+    assert vllm_replicas("dev") == 1 and vllm_replicas("prod") == 2  # prod never scales its GPUs to zero
+    subnets = {stack: len(deployments[stack].of_type("aws:ec2/subnet:Subnet")) for stack in STACKS}
+    nats = {stack: len(deployments[stack].of_type("aws:ec2/natGateway:NatGateway")) for stack in STACKS}
+    assert subnets == {"dev": 4, "prod": 6} and nats == {"dev": 1, "prod": 3}
     assert not deployments["dev"].of_type("aws:elasticache/replicationGroup:ReplicationGroup")
     (redis,) = deployments["prod"].of_type("aws:elasticache/replicationGroup:ReplicationGroup")
     assert redis.inputs["transitEncryptionEnabled"] is True
@@ -177,10 +200,9 @@ def test_changing_the_primary_provider_changes_the_config_map_and_rolls_the_pods
     assert changed.outputs["failoverChains"]["creative_writing"][0] == "anthropic:claude-haiku-4-5"
 
 
-def test_without_the_gpu_pool_no_gpu_nodes_are_made() -> None:
-    deployment = deploy("dev", {"switchboard:gpuEnabled": False})
-    assert not [g for g in deployment.of_type("aws:eks/nodeGroup:NodeGroup") if "NVIDIA" in g.inputs["amiType"]]
-    assert not deployment.k8s("DaemonSet")
+def test_without_the_gpu_pool_no_gpu_nodes_are_made(without_gpus: Deployment) -> None:
+    assert not without_gpus.k8s("NodePool", "gpu")
+    assert not without_gpus.k8s("DaemonSet")
 
 
 @pytest.mark.parametrize(
@@ -193,14 +215,14 @@ def test_without_the_gpu_pool_no_gpu_nodes_are_made() -> None:
          "routes.creative_writing[0]: model 'gpt-0' is not listed under providers.openai.models"),
         ({"switchboard:defaultRoute": ["cohere"]}, "defaultRoute.0: 'cohere' is not of the form provider:model"),
         ({"switchboard:gpuInstanceType": None}, "gpuInstanceType: required when gpuEnabled is true"),
-        ({"switchboard:gpuInstanceType": "m5.large"}, "gpuInstanceType: 'm5.large' is not a GPU instance type"),
+        ({"switchboard:gpuInstanceType": "m5.large"}, "gpuInstanceType: 'm5.large' is not an instance type"),
         ({"switchboard:gpuCount": 0}, "gpuCount: must be at least 1"),
         ({"switchboard:vllmImage": "vllm/vllm-openai:latest"}, "vllmImage: 'vllm/vllm-openai:latest' must be pinned"),
         ({"switchboard:redisMode": "memcached"}, "redisMode: 'memcached'"),
     ],
 )
 def test_invalid_stack_config_fails_before_any_resource_naming_the_key(overrides, message) -> None:
-    mocks = configure("dev", overrides)
+    mocks, _ = configure("dev", overrides)
     with pytest.raises(StackConfigError) as raised:
         load()
     assert message in str(raised.value)
