@@ -154,7 +154,8 @@ OPENAI_TOOLS = [
     {"type": "function", "function": {"name": "get_weather", "description": "Current weather", "strict": True,
                                       "parameters": WEATHER_PARAMS}},
     {"type": "function", "function": {"name": "get_time", "strict": True, "parameters": {
-        "type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"], "additionalProperties": False}}},
+        "type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"],
+        "additionalProperties": False}}},
 ]
 ANTHROPIC_TOOLS = [{"name": "get_weather", "description": "Current weather", "input_schema": WEATHER_PARAMS}]
 COHERE_TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Current weather",
@@ -192,7 +193,8 @@ def test_openai_sdk_tool_call_round_trip(fakes) -> None:
     second = client.chat.completions.create(model="gpt-5.4", messages=[*PARIS, message, *results], tools=OPENAI_TOOLS)
     assert second.choices[0].message.content == "18°C and 14:00 in Paris." and not fakes.openai.rejected
     sent = fakes.openai.received[1].json["messages"]
-    assert sent[1]["tool_calls"][1]["function"]["arguments"] == '{"tz":"CET"}' and sent[3]["tool_call_id"] == "call_fixed"
+    assert sent[1]["tool_calls"][1]["function"]["arguments"] == '{"tz":"CET"}'
+    assert sent[3]["tool_call_id"] == "call_fixed"
 
 
 def test_openai_sdk_streams_tool_calls_in_openai_deltas(fakes) -> None:
@@ -342,7 +344,8 @@ def test_vllm_tools_need_the_auto_tool_choice_flag(fakes) -> None:
         openai_client(fakes.vllm).chat.completions.create(model="m", messages=PARIS, tools=OPENAI_TOOLS)
     assert raised.value.body["type"] == "BadRequestError" and raised.value.body["code"] == 400
     named = openai_client(fakes.vllm).chat.completions.create(
-        model="m", messages=PARIS, tools=OPENAI_TOOLS, tool_choice={"type": "function", "function": {"name": "get_time"}})
+        model="m", messages=PARIS, tools=OPENAI_TOOLS,
+        tool_choice={"type": "function", "function": {"name": "get_time"}})
     assert named.choices[0].message.content
     served = VLLMFake(auto_tool_choice=True)
     try:
@@ -365,40 +368,40 @@ def image(source: dict) -> dict:
 
 
 OPENAI_REFUSALS = {
-    "tool message without tool_call_id": (dict(messages=[*PARIS, ASSISTANT_CALL, {"role": "tool", "content": "x"}]),
+    "tool message without tool_call_id": ({"messages": [*PARIS, ASSISTANT_CALL, {"role": "tool", "content": "x"}]},
                                            "tool_call_id"),
-    "tool message answering nothing": (dict(messages=[*PARIS, {"role": "tool", "tool_call_id": "call_9", "content": "x"}]),
+    "tool message answering nothing": ({"messages": [*PARIS, {"role": "tool", "tool_call_id": "c9", "content": "x"}]},
                                        "preceeding message with 'tool_calls'"),
-    "unanswered tool call": (dict(messages=[*PARIS, ASSISTANT_CALL, {"role": "user", "content": "and?"}]),
+    "unanswered tool call": ({"messages": [*PARIS, ASSISTANT_CALL, {"role": "user", "content": "and?"}]},
                              "did not have response messages: call_1"),
-    "empty tools": (dict(messages=PARIS, tools=[]), "empty array"),
-    "json_object without json": (dict(messages=PARIS, response_format={"type": "json_object"}), "the word 'json'"),
-    "unknown field": (dict(messages=PARIS, extra_body={"top_k": 3}), "Unrecognized request argument supplied: top_k"),
+    "empty tools": ({"messages": PARIS, "tools": []}, "empty array"),
+    "json_object without json": ({"messages": PARIS, "response_format": {"type": "json_object"}}, "the word 'json'"),
+    "unknown field": ({"messages": PARIS, "extra_body": {"top_k": 3}}, "Unrecognized request argument supplied: top_k"),
 }
 ANTHROPIC_REFUSALS = {
-    "empty text block": (dict(messages=[{"role": "user", "content": [{"type": "text", "text": ""}]}]),
+    "empty text block": ({"messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}]},
                          "text content blocks must be non-empty"),
-    "tool_use without tool_result": (dict(tools=ANTHROPIC_TOOLS, messages=[
-        *PARIS, {"role": "assistant", "content": [USE]}, {"role": "user", "content": "well?"}]),
+    "tool_use without tool_result": ({"tools": ANTHROPIC_TOOLS, "messages": [
+        *PARIS, {"role": "assistant", "content": [USE]}, {"role": "user", "content": "well?"}]},
         "`tool_use` ids were found without `tool_result` blocks immediately after: toolu_1"),
-    "tool_result after text": (dict(tools=ANTHROPIC_TOOLS, messages=[
+    "tool_result after text": ({"tools": ANTHROPIC_TOOLS, "messages": [
         *PARIS, {"role": "assistant", "content": [USE]},
-        {"role": "user", "content": [{"type": "text", "text": "here"}, RESULT]}]), "immediately after"),
-    "data URI as image data": (dict(messages=[image({"type": "base64", "media_type": "image/png",
-                                                     "data": f"data:image/png;base64,{PNG}"})]), "base64"),
-    "OpenAI image part": (dict(messages=[{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "https://x/a.png"}}]}]), "Input tag 'image_url'"),
-    "input_schema not an object": (dict(messages=PARIS, tools=[{"name": "f", "input_schema": {"type": "array"}}]),
+        {"role": "user", "content": [{"type": "text", "text": "here"}, RESULT]}]}, "immediately after"),
+    "data URI as image data": ({"messages": [image({"type": "base64", "media_type": "image/png",
+                                                     "data": f"data:image/png;base64,{PNG}"})]}, "base64"),
+    "OpenAI image part": ({"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "https://x/a.png"}}]}]}, "Input tag 'image_url'"),
+    "input_schema not an object": ({"messages": PARIS, "tools": [{"name": "f", "input_schema": {"type": "array"}}]},
                                    "input_schema.type: Input should be 'object'"),
-    "system role in messages": (dict(messages=[{"role": "system", "content": "be brief"}, *PARIS]),
+    "system role in messages": ({"messages": [{"role": "system", "content": "be brief"}, *PARIS]},
                                 'Unexpected role "system"'),
-    "temperature above 1": (dict(messages=PARIS, extra_body={"temperature": 1.5}), "less than or equal to 1"),
-    "tool name pattern": (dict(messages=PARIS, tools=[{"name": "weather.get", "input_schema": WEATHER_PARAMS}]),
+    "temperature above 1": ({"messages": PARIS, "extra_body": {"temperature": 1.5}}, "less than or equal to 1"),
+    "tool name pattern": ({"messages": PARIS, "tools": [{"name": "weather.get", "input_schema": WEATHER_PARAMS}]},
                           "String should match pattern"),
-    "tool_use id pattern": (dict(tools=ANTHROPIC_TOOLS, messages=[
+    "tool_use id pattern": ({"tools": ANTHROPIC_TOOLS, "messages": [
         *PARIS, {"role": "assistant", "content": [{**USE, "id": "call:1"}]},
-        {"role": "user", "content": [{**RESULT, "tool_use_id": "call:1"}]}]), "tool_use.id: String should match"),
-    "an OpenAI-only field": (dict(messages=PARIS, extra_body={"n": 2}), "n: Extra inputs are not permitted"),
+        {"role": "user", "content": [{**RESULT, "tool_use_id": "call:1"}]}]}, "tool_use.id: String should match"),
+    "an OpenAI-only field": ({"messages": PARIS, "extra_body": {"n": 2}}, "n: Extra inputs are not permitted"),
 }
 
 

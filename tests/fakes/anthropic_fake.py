@@ -200,7 +200,8 @@ class AnthropicFake(FakeProvider):
                 continue  # a server tool (web_search_…, bash_…): its own shape
             name = tool.get("name")
             if not isinstance(name, str) or not TOOL_NAME.match(name):
-                return self.bad_request(f"tools.{k}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'")
+                return self.bad_request(
+                    f"tools.{k}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'")
             names.add(name)
             schema = tool.get("input_schema")
             if not isinstance(schema, dict):

@@ -104,8 +104,10 @@ class CohereFake(FakeProvider):
         content: list[bytes] = []
         ending: list[bytes] = []
         if calls:
-            content += [frame({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": piece}}}, "tool-plan-delta")
-                        for piece in split_words(self._plan(reply))]
+            content += [
+                frame({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": piece}}}, "tool-plan-delta")
+                for piece in split_words(self._plan(reply))
+            ]
             for index, (call_id, call) in enumerate(calls):
                 content.append(frame({"type": "tool-call-start", "index": index, "delta": {"message": {"tool_calls": {
                     "id": call_id, "type": "function", "function": {"name": call.name, "arguments": ""}}}}},

@@ -39,8 +39,7 @@ CHAT_FIELDS = frozenset({
 EMBED_FIELDS = frozenset({"dimensions", "encoding_format", "input", "model", "user"})
 EMBEDDING_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-USER_PART_TYPES = ("text", "image_url", "input_audio", "file")
-ASSISTANT_PART_TYPES = ("text", "refusal")
+PART_TYPES = {"user": ("text", "image_url", "input_audio", "file"), "assistant": ("text", "refusal")}
 
 
 def text_of(content: Any) -> str:
@@ -336,7 +335,7 @@ class OpenAIFake(FakeProvider):
             elif content is None:
                 return self._missing(f"messages[{i}].content")
             if isinstance(content, list):
-                allowed = USER_PART_TYPES if role == "user" else ASSISTANT_PART_TYPES if role == "assistant" else ("text",)
+                allowed = PART_TYPES.get(role, ("text",))
                 for j, part in enumerate(content):
                     kind = part.get("type") if isinstance(part, dict) else None
                     if kind == "image_url" and role != "user":
@@ -428,6 +427,7 @@ class VLLMFake(OpenAIFake):
     name = "vllm"
     tool_call_prefix = "chatcmpl-tool-"
     default_embedding_dim = 1024
+    settings = (*OpenAIFake.settings, "auto_tool_choice")
 
     def __init__(self, api_key: str | None = None, *, auto_tool_choice: bool = False, strict: bool = True,
                  embedding_dim: int | None = None) -> None:

@@ -2,12 +2,18 @@
 
 Tests queue `Reply`s; each incoming request takes the next one (or the default) and the fake records
 what it received. Protocol subclasses only shape bodies and check requests; this module does the serving,
-the faults, chaos mode and the protocol-neutral pieces (tool-call ids, logprobs, embedding vectors).
+the faults, chaos mode and the protocol-neutral pieces (logprobs, embedding vectors).
 
-Request checks (`strict`, on by default) answer a would-be 200 with the protocol's own 400 when the request
-breaks a rule the real API enforces (PROTOCOLS-TOOLS.md §2, §5, §11); each message is also kept in
-`fake.rejected`. Faults (a scripted non-200, hang, drop, malformed body) are served before any check, as a
-real API's front door would.
+- Chat and embeddings share one script: `push`, `default`, `received` (with each request's path) and the
+  faults apply to both. Embedding vectors are `embedding_for(text, dim)`: unit vectors seeded by the text;
+  usage counts `count_tokens(text)` per input (one per word).
+- `Reply(tool_calls=[ToolCall(name, arguments, id=None)])` answers with tool calls in the protocol's shape,
+  streamed too; `Reply(choices=[...])` gives the texts of `n` choices; logprobs come when asked for.
+- Request checks (`strict`, on by default) answer a would-be 200 with the protocol's own 400 when the request
+  breaks a rule the real API enforces (PROTOCOLS-TOOLS.md §2, §5, §11); each message is also kept in
+  `fake.rejected`. Faults (a scripted non-200, hang, drop, malformed body, chaos) are served before any
+  check, as a real API's front door would.
+- `chaos(rate, seed, faults)` swaps a random share of replies for faults, counted in `injected`.
 """
 
 from __future__ import annotations
@@ -222,12 +228,14 @@ class FakeProvider:
     embed_path: str | None = None
     name: str = "fake"
     status_faults: tuple[str, ...] = STATUS_FAULTS  # Anthropic adds "529"
+    settings: tuple[str, ...] = ("strict", "embedding_dim")  # constructor flags a test may flip; reset() restores
     default_embedding_dim: int = 1536
 
     def __init__(self, api_key: str = "test-key", *, strict: bool = True, embedding_dim: int | None = None) -> None:
         self.api_key = self._configured_key = api_key
         self.strict = strict  # check requests like the real API (400s); False accepts anything
         self.embedding_dim = embedding_dim
+        self._settings = {name: getattr(self, name) for name in self.settings}
         self.default = Reply()
         self.script: deque[Reply] = deque()
         self.received: list[Received] = []
@@ -262,6 +270,8 @@ class FakeProvider:
         self.injected.clear()
         self.default = Reply()
         self.api_key = self._configured_key
+        for name, value in self._settings.items():
+            setattr(self, name, value)
 
     @property
     def calls(self) -> int:
