@@ -214,6 +214,9 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
         nat_per_az=_choice(config, "natGateways", "single", ("single", "per-az")) == "per-az",
         api_allowed_cidrs=_cidrs(config, "apiAllowedCidrs", allow_anywhere=False),
     )
+    if network.availability_zones > 3:
+        raise StackConfigError(f"availabilityZones: at most 3 (got {network.availability_zones}); the VPC's "
+                               "address plan gives each zone a quarter and keeps the last for public subnets")
     if ipaddress.ip_network(network.cidr).prefixlen > 20:
         raise StackConfigError(f"vpcCidr: '{network.cidr}' is too small for {network.availability_zones} private "
                                "subnets of pods (use a /20 or larger)")

@@ -68,11 +68,9 @@ class GpuNodePool(pulumi.ComponentResource):
                       "annotations": checkov_skips(
                           CKV_K8S_8="the device plugin serves no HTTP endpoint to probe",
                           CKV_K8S_9="the device plugin serves no HTTP endpoint to probe",
-                          CKV_K8S_21="device plugins run in kube-system by design",
                           CKV_K8S_23="must run as root to write the kubelet's device-plugin socket",
                           CKV_K8S_40="must run as root to write the kubelet's device-plugin socket",
                           CKV_K8S_22="NVIDIA's image writes its own state under /var/run",
-                          CKV_K8S_15="pinned by digest; IfNotPresent avoids a registry trip per node",
                           CKV_K8S_38="not needed but harmless; kept as NVIDIA ships it",
                           CKV2_K8S_6="a host-level agent with no network peers",
                       )},

@@ -88,7 +88,6 @@ class VllmServer(pulumi.ComponentResource):
         k8s.apps.v1.StatefulSet(
             name,
             metadata={"name": "vllm", "namespace": namespace, "labels": LABELS, "annotations": checkov_skips(
-                CKV_K8S_15="pinned by digest; Always would re-pull a 10 GB image on every restart",
                 CKV_K8S_35="vLLM and huggingface_hub read VLLM_API_KEY and HF_TOKEN from the environment only",
             )},
             spec={
