@@ -159,26 +159,40 @@ def _is_chain(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(_provider(item) is not None for item in value)
 
 
+_DROPPED = object()  # an optional chain (a named route, a tier's) left with no target: the entry goes
+# A chain the config cannot do without: the top-level default, and each pipeline step's.
+def _required(path: str) -> bool:
+    return path == "default_route" or path.endswith(".targets")
+
+
 def _retarget(value: Any, path: str, usable: set[str], cfg: StackConfig) -> Any:
-    """Every chain under `value` with only usable providers, and `local` pointing at the stack's model."""
+    """Every chain under `value` with only usable providers, and `local` pointing at the stack's model.
+
+    A chain of the defaults that is left empty goes when it is optional (a named route, a tier's chains: requests
+    fall back to the default chain); a required one, or one the stack file set, is an error naming the key."""
     if _is_chain(value):
         kept = []
         for target in value:
             provider = _provider(target)
             if provider not in usable:
                 continue
-            if provider == LOCAL:
-                target = f"{LOCAL}:{cfg.vllm.served_name}"
-            kept.append(target)
-        if not kept:
-            key = STACK_KEYS.get(path, path)
-            why = "gpuEnabled is false (no local tier)" if not cfg.gpu.enabled else "of this stack's providers"
-            raise StackConfigError(f"{key}: no target is left once the chain keeps only this stack's providers "
-                                   f"({', '.join(sorted(usable))}; {why}); give it one, in routes, defaultRoute "
-                                   "or routingConfig")
-        return kept
+            kept.append(f"{LOCAL}:{cfg.vllm.served_name}" if provider == LOCAL else target)
+        if kept:
+            return kept
+        key = STACK_KEYS.get(path, path)
+        if not _required(path) and key not in _stack_keys(cfg):
+            return _DROPPED
+        no_local = "; gpuEnabled is false, so there is no local tier" if not cfg.gpu.enabled else ""
+        raise StackConfigError(f"{key}: no target is left once chains keep only this stack's providers "
+                               f"({', '.join(sorted(usable))}{no_local}); give it one in routes, defaultRoute or "
+                               "routingConfig")
     if isinstance(value, Mapping):
-        return {k: _retarget(v, f"{path}.{k}", usable, cfg) for k, v in value.items()}
+        kept_items = {k: _retarget(v, f"{path}.{k}", usable, cfg) for k, v in value.items()}
+        return {k: v for k, v in kept_items.items() if v is not _DROPPED}
     if isinstance(value, list):
         return [_retarget(item, f"{path}[{index}]", usable, cfg) for index, item in enumerate(value)]
     return value
+
+
+def _stack_keys(cfg: StackConfig) -> set[str]:
+    return {*(f"routes.{name}" for name in cfg.routes), *(("defaultRoute",) if cfg.default_route is not None else ())}

@@ -619,3 +619,17 @@ def test_the_cluster_and_its_nodes_are_private_in_zones_eks_supports(deployments
         (term,) = node_class["spec"]["subnetSelectorTerms"]
         tagged = [i for i, s in subnets.items() if all(s.get("tags", {}).get(k) == v for k, v in term["tags"].items())]
         assert tagged and all(private(i) for i in tagged)
+
+
+def test_chains_the_stack_does_not_set_keep_only_its_providers() -> None:
+    """Routes, tiers, pipeline steps and embedding routes of the service's defaults lose dropped providers."""
+    deployment = deploy("dev", {"switchboard:gpuEnabled": False, "switchboard:providers": ["openai", "anthropic"],
+                                "switchboard:routes": {"creative_writing": ["anthropic:claude-haiku-4-5"]},
+                                "switchboard:defaultRoute": ["openai:gpt-5.4-mini"]})
+    (config_map,) = deployment.k8s("ConfigMap", "switchboard-config")
+    overlay = yaml.safe_load(config_map["data"]["switchboard.yaml"])
+    assert overlay["providers"] == {"cohere": None, "local": None}
+    effective = merge(default_config_data(), overlay)
+    providers = {t.split(":", 1)[0] for t in chain_targets(effective)}
+    assert providers <= {"openai", "anthropic"}
+    parse_config(overlay, "test")  # what the router will load
