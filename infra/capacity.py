@@ -94,7 +94,7 @@ _FACTORS = {None: 1, "m": 0.001, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
             "Ki": 1024, "Mi": MIB, "Gi": GIB, "Ti": 1024 * GIB}
 
 
-def quantity(value: str | int | float) -> float:
+def quantity(value: str | float) -> float:
     """A Kubernetes quantity ("500m", "1.5", "24Gi") as a number; raises ValueError otherwise."""
     match = _QUANTITY.match(str(value).strip())
     if not match:

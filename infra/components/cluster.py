@@ -62,7 +62,6 @@ class Cluster(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("switchboard:infra:Cluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         cluster_role = role(f"{name}-cluster", EKS_TRUST, self, [aws_policy("AmazonEKSClusterPolicy")],
                             "Switchboard: the EKS control plane")
         cluster = aws.eks.Cluster(

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.components.iam import node_role, policy, pod_role
+from infra.components.iam import node_role, pod_role, policy
 from infra.components.k8s import GENERAL_POOL, SYSTEM_POOL
 from infra.components.network import KARPENTER_DISCOVERY_TAG
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components.iam import policy, pod_role
+from infra.components.iam import pod_role, policy
 from infra.components.k8s import SYSTEM_POOL
 
 CHART = "aws-load-balancer-controller"
