@@ -213,7 +213,7 @@ def test_without_the_gpu_pool_no_gpu_nodes_are_made(without_gpus: Deployment) ->
          "routes.creative_writing[0]: unknown provider 'mistral'"),
         ({"switchboard:routes": {"creative_writing": ["openai:gpt-0", "local"]}},
          "routes.creative_writing[0]: model 'gpt-0' is not listed under providers.openai.models"),
-        ({"switchboard:defaultRoute": ["cohere"]}, "defaultRoute.0: 'cohere' is not of the form provider:model"),
+        ({"switchboard:defaultRoute": ["cohere"]}, "defaultRoute[0]: 'cohere' is not of the form provider:model"),
         ({"switchboard:gpuInstanceType": None}, "gpuInstanceType: required when gpuEnabled is true"),
         ({"switchboard:gpuInstanceType": "m5.large"}, "gpuInstanceType: 'm5.large' is not an instance type"),
         ({"switchboard:gpuCount": 0}, "gpuCount: must be at least 1"),
