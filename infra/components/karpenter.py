@@ -109,9 +109,11 @@ class Karpenter(pulumi.ComponentResource):
     ) -> None:
         super().__init__("switchboard:infra:Karpenter", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # The name as an output of the cluster, so what registers with it waits for it to exist.
+        existing_cluster = pulumi.Output.from_input(cluster_arn).apply(lambda _: cluster_name)
         nodes = node_role(f"{name}-node", self)
-        aws.eks.AccessEntry(f"{name}-node", cluster_name=cluster_name, principal_arn=nodes.arn, type="EC2_LINUX",
-                            opts=child)
+        aws.eks.AccessEntry(f"{name}-node", cluster_name=existing_cluster, principal_arn=nodes.arn,
+                            type="EC2_LINUX", opts=child)
 
         queue = aws.sqs.Queue(name, message_retention_seconds=300, sqs_managed_sse_enabled=True, opts=child)
         aws.sqs.QueuePolicy(name, queue_url=queue.url, policy=queue.arn.apply(lambda arn: json.dumps({
@@ -126,7 +128,7 @@ class Karpenter(pulumi.ComponentResource):
         statements = pulumi.Output.all(cluster_arn, nodes.arn, queue.arn).apply(
             lambda v: controller_statements(cluster_name, v[0], region, v[1], v[2]))
         access = policy(f"{name}-controller", statements, self, "Switchboard: the Karpenter controller")
-        controller_role = pod_role(f"{name}-controller", self, cluster_name=cluster_name, namespace=NAMESPACE,
+        controller_role = pod_role(f"{name}-controller", self, cluster_name=existing_cluster, namespace=NAMESPACE,
                                    service_account=SERVICE_ACCOUNT, policy_arns=[access.arn],
                                    description="Switchboard: the Karpenter controller")
         self.release = k8s.helm.v3.Release(

@@ -633,3 +633,12 @@ def test_chains_the_stack_does_not_set_keep_only_its_providers() -> None:
     providers = {t.split(":", 1)[0] for t in chain_targets(effective)}
     assert providers <= {"openai", "anthropic"}
     parse_config(overlay, "test")  # what the router will load
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_what_registers_with_the_cluster_waits_for_it(deployments: dict[str, Deployment], stack: str) -> None:
+    deployment = deployments[stack]
+    (cluster,) = deployment.of_type("aws:eks/cluster:Cluster")
+    early = [f"{r.typ} {r.name}" for r in deployment.resources
+             if r.typ.startswith("aws:eks/") and "clusterName" in r.inputs and not deployment.depends_on(r, cluster)]
+    assert early == []
