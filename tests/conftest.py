@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 import socket
@@ -15,9 +14,9 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-from switchboard.api import create_app
-from switchboard.config import GatewayConfig, default_config_data, parse_config
-from switchboard.gateway import Switchboard
+from switchboard import Switchboard, logs
+from switchboard.config import GatewayConfig, default_config_data, merge, parse_config
+from switchboard.http.app import create_app
 
 from tests.fakes import AnthropicFake, CohereFake, OpenAIFake, VLLMFake
 
@@ -34,7 +33,10 @@ FAST = {
     "breaker": {"failure_threshold": 3, "cooldown_s": 0.5},
     "timeouts": {"request_s": 10, "max_request_s": 60, "attempt_s": 2, "connect_s": 1,
                  "first_token_s": 1, "stall_s": 0.5},
+    "routing": {"classifier": {"enabled": False}},
 }
+
+logs.configure("info")  # request lines on stdout, where the tests read them
 
 
 @dataclass
@@ -79,18 +81,8 @@ def env(fakes: Fakes) -> dict[str, str]:
     }
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def config_data(**overrides: Any) -> dict[str, Any]:
-    return _merge(_merge(default_config_data(), FAST), overrides)
+    return merge(merge(default_config_data(), FAST), overrides)
 
 
 def make_config(**overrides: Any) -> GatewayConfig:
@@ -118,10 +110,13 @@ def serve(env: dict[str, str]) -> Iterator[Callable[..., str]]:
     def start(
         config: GatewayConfig | None = None, environment: dict[str, str] | None = None, redis: str | None = None
     ) -> str:
-        switchboard = Switchboard(config or make_config(), env if environment is None else environment)
+        environment = dict(env if environment is None else environment)
+        if redis is not None:
+            environment["REDIS_URL"] = redis
+        switchboard = Switchboard(config or make_config(), environment)
         port = free_port()
         server = uvicorn.Server(
-            uvicorn.Config(create_app(switchboard, redis), host="127.0.0.1", port=port, log_level="warning",
+            uvicorn.Config(create_app(switchboard), host="127.0.0.1", port=port, log_level="warning",
                            access_log=False, lifespan="on")
         )
         thread = threading.Thread(target=server.run, daemon=True)

@@ -23,7 +23,9 @@ from switchboard import GatewayError
         ({"text": "hi", "stop": ["a", "b", "c", "d", "e"]}, "stop"),
         ({"text": "hi", "metadata": ["x"]}, "metadata"),
         ({"text": "hi", "surprise": 1}, "surprise"),
-        ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages.0.role"),
+        ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role"),
+        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x"}}]}]},
+         "messages[0].content[0].image_url.url"),
         ({"messages": []}, "messages"),
     ],
 )

@@ -104,7 +104,8 @@ async def test_one_breaker_per_target() -> None:
     board = MemoryBreakers(BreakerConfig(failure_threshold=1, cooldown_s=1))
     await board.record_failure("openai:a")
     assert await board.states() == {"openai:a": BreakerState.OPEN}
-    assert await board.allow("openai:b")
+    assert await board.admit("openai:b") is None  # go
+    assert 0 < await board.admit("openai:a") <= 1  # open: a probe may go within the cooldown
 
 
 def test_cost_bills_cached_tokens_at_the_cached_price() -> None:

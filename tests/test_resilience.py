@@ -66,14 +66,15 @@ def test_retry_after_longer_than_time_left_fails_over_at_once(gateway: httpx.Cli
 
 
 def test_a_hanging_primary_times_out_and_fails_over_within_the_deadline(serve, fakes) -> None:
-    config = make_config(timeouts={"attempt_s": 0.3}, retry={"max_retries": 1})
+    config = make_config(timeouts={"first_token_s": 0.3}, retry={"max_retries": 1})
     fakes.openai.default = Reply(hang=True)
     with httpx.Client(base_url=serve(config)) as client:
         started = time.monotonic()
         body = client.post("/complete", json={"text": "hi", "task_type": "creative_writing", "timeout_s": 2}).json()
         elapsed = time.monotonic() - started
-    assert elapsed < 2
-    assert outcomes(body["route"]["attempts"]) == [("openai", "timeout"), ("openai", "timeout"), ("anthropic", "ok")]
+    assert elapsed < 1
+    # It sent nothing in time: failing over beats waiting on it again while other targets remain.
+    assert outcomes(body["route"]["attempts"]) == [("openai", "timeout"), ("anthropic", "ok")]
 
 
 def test_deadline_ends_the_request_with_504_listing_every_attempt(serve, fakes) -> None:
@@ -83,10 +84,12 @@ def test_deadline_ends_the_request_with_504_listing_every_attempt(serve, fakes) 
         started = time.monotonic()
         response = client.post("/complete", json={"text": "hi", "task_type": "creative_writing", "timeout_s": 0.5})
         elapsed = time.monotonic() - started
-    assert response.status_code == 504 and elapsed < 1.5
+    assert response.status_code == 504 and elapsed < 1.0
     body = response.json()
     assert body["error"]["code"] == "deadline_exceeded"
-    assert outcomes(body["route"]["attempts"]) == [("openai", "deadline_exceeded")]
+    # Each target but the last may use at most half the time left, so every one got its chance.
+    assert outcomes(body["route"]["attempts"]) == [
+        ("openai", "timeout"), ("anthropic", "timeout"), ("local", "deadline_exceeded")]
 
 
 def test_dropped_connections_and_malformed_bodies_are_retried(gateway: httpx.Client, fakes) -> None:

@@ -84,7 +84,8 @@ def test_summarization_is_served_by_cohere(gateway: httpx.Client, fakes) -> None
     sent = fakes.cohere.received[0]
     assert sent.headers["Authorization"] == f"Bearer {KEYS['CO_API_KEY']}"
     assert sent.json["messages"] == [{"role": "user", "content": "Summarise this."}]
-    assert sent.json["stop_sequences"] == ["."] and sent.json["stream"] is False
+    assert sent.json["stop_sequences"] == ["."]
+    assert sent.json["stream"] is True  # every upstream call streams: the timers protect it, the answer is collected
 
 
 def test_no_task_type_takes_the_default_route(gateway: httpx.Client, fakes) -> None:

@@ -152,19 +152,19 @@ def test_a_client_that_disconnects_closes_the_upstream_within_a_second(gateway: 
 
 
 async def test_the_library_streams_too(switchboard, fakes) -> None:
-    from switchboard.gateway import StreamDelta, StreamFinished, StreamStarted
+    from switchboard import StreamFinished, StreamStarted, TextDelta
 
     fakes.anthropic.default = Reply(text="streamed by the library")
     items = [item async for item in switchboard.stream("hi", task_type="technical_explanation")]
     assert isinstance(items[0], StreamStarted) and isinstance(items[-1], StreamFinished)
-    assert "".join(i.text for i in items if isinstance(i, StreamDelta)) == "streamed by the library"
+    assert "".join(i.text for i in items if isinstance(i, TextDelta)) == "streamed by the library"
     assert items[-1].response.text == "streamed by the library"
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["unstreamed", "before-first-token"])
 def test_a_client_that_gives_up_before_the_answer_cancels_the_upstream(serve, fakes, capsys, stream) -> None:
     fakes.openai.default = Reply(delay_s=5)  # the provider is slow to answer at all
-    base_url = serve(make_config(timeouts={"attempt_s": 10}))
+    base_url = serve(make_config(timeouts={"first_token_s": 10}))
     started = time.monotonic()
     with pytest.raises(httpx.ReadTimeout), httpx.Client(base_url=base_url, timeout=0.5) as client:
         client.post("/complete", json={"text": "hi", "task_type": "creative_writing", "stream": stream})

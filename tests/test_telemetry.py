@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 from switchboard.telemetry import tracing
+from switchboard.telemetry.record import RECORD, checksum
 
 from tests.conftest import KEYS, make_config, outcomes, request_logs
 from tests.fakes import Reply
@@ -48,8 +49,11 @@ def test_metrics_show_a_retry_a_failover_the_tokens_and_the_cost(serve, fakes) -
         "requests": sample("switchboard_requests_total", route="creative_writing", status="200"),
         "input": sample("switchboard_tokens_total", provider="anthropic", model="claude-sonnet-4-6", kind="input"),
         "cached": sample("switchboard_tokens_total", provider="anthropic", model="claude-sonnet-4-6", kind="cached"),
+        "cost": sample("switchboard_cost_usd_total", provider="anthropic", model="claude-sonnet-4-6",
+                       route="creative_writing", tenant="none"),
     }
     with httpx.Client(base_url=serve(make_config(retry={"max_retries": 1})), timeout=30) as client:
+        # A client's metadata.tenant is not attribution (only an API key's tenant is): it counts as "none".
         body = client.post("/complete", json={"text": "hi", "task_type": "creative_writing",
                                               "metadata": {"tenant": "acme-metrics"}}).json()
         assert outcomes(body["route"]["attempts"]) == [
@@ -66,10 +70,11 @@ def test_metrics_show_a_retry_a_failover_the_tokens_and_the_cost(serve, fakes) -
     assert sample("switchboard_tokens_total", provider="anthropic", model="claude-sonnet-4-6",
                   kind="cached") - before["cached"] == 40
     cost = sample("switchboard_cost_usd_total", provider="anthropic", model="claude-sonnet-4-6",
-                  route="creative_writing", tenant="acme-metrics")
+                  route="creative_writing", tenant="none") - before["cost"]
     assert cost == pytest.approx(body["cost_usd"]) == pytest.approx((100 * 3.0 + 40 * 0.30 + 20 * 15.0) / 1e6)
     assert 'switchboard_cost_usd_total{model="claude-sonnet-4-6",provider="anthropic",route="creative_writing",' \
-           'tenant="acme-metrics"}' in exposition
+           'tenant="none"}' in exposition
+    assert "acme-metrics" not in exposition
     assert "switchboard_gateway_overhead_seconds_bucket" in exposition
     assert 'switchboard_breaker_state{target="openai:gpt-5.4"} 0.0' in exposition
 
@@ -194,15 +199,34 @@ def test_the_dashboard_is_grafana_json_whose_queries_use_exported_metrics(gatewa
         assert name in used
 
 
-SAMPLE_LOG = """\
-{"event":"request","timestamp":"2026-11-20T10:00:00Z","status":200,"provider":"openai","model":"gpt-5.4","route":"creative_writing","tenant":"acme","input_tokens":100,"output_tokens":50,"cached_tokens":10,"cost_usd":0.000625,"cost_estimated":false}
-{"event":"request","timestamp":"2026-11-20T11:00:00Z","status":200,"provider":"openai","model":"gpt-5.4","route":"creative_writing","tenant":"acme","input_tokens":200,"output_tokens":100,"cached_tokens":0,"cost_usd":0.00125,"cost_estimated":false}
-{"event":"request","timestamp":"2026-11-20T12:00:00Z","status":200,"provider":"anthropic","model":"claude-haiku-4-5","route":"default","tenant":"globex","input_tokens":1000,"output_tokens":10,"cached_tokens":0,"cost_usd":0.00105,"cost_estimated":false}
-{"event":"request","timestamp":"2026-11-20T12:30:00Z","status":502,"provider":null,"model":null,"route":"default","tenant":"globex","input_tokens":0,"output_tokens":0,"cached_tokens":0,"cost_usd":0.0}
-{"event":"job_submitted","timestamp":"2026-11-20T12:31:00Z"}
-not a json line
-{"event":"request","timestamp":"2026-11-22T09:00:00Z","status":200,"provider":"local","model":"qwen","route":"default","tenant":null,"input_tokens":5,"output_tokens":5,"cached_tokens":0,"cost_usd":0.0,"cost_estimated":true}
-"""
+def _record(request_id: str, timestamp: str, **fields: object) -> str:
+    """A request line as the gateway writes it: the marker and the checksum over its figures."""
+    line = {"event": "request", "record": RECORD, "request_id": request_id, "timestamp": timestamp, **fields}
+    line["sum"] = checksum(request_id, timestamp, line["cost_usd"], line["input_tokens"], line["output_tokens"])
+    return json.dumps(line)
+
+
+SAMPLE_LOG = "\n".join([
+    _record("r1", "2026-11-20T10:00:00Z", status=200, provider="openai", model="gpt-5.4", route="creative_writing",
+            tenant="acme", input_tokens=100, output_tokens=50, cached_tokens=10, cost_usd=0.000625,
+            cost_estimated=False),
+    _record("r2", "2026-11-20T11:00:00Z", status=200, provider="openai", model="gpt-5.4", route="creative_writing",
+            tenant="acme", input_tokens=200, output_tokens=100, cached_tokens=0, cost_usd=0.00125,
+            cost_estimated=False),
+    _record("r3", "2026-11-20T12:00:00Z", status=200, provider="anthropic", model="claude-haiku-4-5",
+            route="default", tenant="globex", input_tokens=1000, output_tokens=10, cached_tokens=0,
+            cost_usd=0.00105, cost_estimated=False),
+    _record("r4", "2026-11-20T12:30:00Z", status=502, provider=None, model=None, route="default", tenant="globex",
+            input_tokens=0, output_tokens=0, cached_tokens=0, cost_usd=0.0),
+    '{"event":"job_submitted","timestamp":"2026-11-20T12:31:00Z"}',
+    "not a json line",
+    # Looks like a record, but its figures were edited (as a README's sample might be): not counted.
+    '{"event":"request","record":"request","request_id":"r9","timestamp":"2026-11-20T12:40:00Z","status":200,'
+    '"provider":"openai","model":"gpt-5.4","route":"x","tenant":"acme","input_tokens":9,"output_tokens":9,'
+    '"cached_tokens":0,"cost_usd":9.0,"sum":"00000000"}',
+    _record("r5", "2026-11-22T09:00:00Z", status=200, provider="local", model="qwen", route="default", tenant=None,
+            input_tokens=5, output_tokens=5, cached_tokens=0, cost_usd=0.0, cost_estimated=True),
+]) + "\n"
 
 
 def run_costs(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -233,3 +257,26 @@ def test_switchboard_costs_prints_the_right_totals(tmp_path) -> None:
 
     bad = run_costs(str(log), "--by", "colour")
     assert bad.returncode != 0 and "--by" in bad.stderr
+
+
+def test_costs_warns_when_a_file_holds_no_request_records(tmp_path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# Notes\n\n" + SAMPLE_LOG.splitlines()[6] + "\nsome prose\n")  # an edited sample line
+    result = run_costs(str(readme))
+    assert result.returncode == 0
+    assert "found no request records" in result.stderr
+    assert result.stdout.splitlines()[-1].split()[:2] == ["TOTAL", "0"]
+
+
+@pytest.mark.parametrize("since", ["2026-11-20", "2026-11-20T10:00:00Z", "45s", "30m", "24h", "7d", "2w"])
+def test_costs_since_accepts_every_form_its_help_names(tmp_path, since) -> None:
+    log = tmp_path / "requests.log"
+    log.write_text(SAMPLE_LOG)
+    assert run_costs(str(log), "--since", since).returncode == 0
+
+
+def test_costs_names_the_accepted_forms_for_a_bad_since(tmp_path) -> None:
+    log = tmp_path / "requests.log"
+    log.write_text(SAMPLE_LOG)
+    result = run_costs(str(log), "--since", "yesterday")
+    assert result.returncode == 2 and "ISO 8601" in result.stderr and "24h" in result.stderr

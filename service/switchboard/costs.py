@@ -4,25 +4,42 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
-GROUPS = ("provider", "model", "route", "tenant")
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+from switchboard.callers.keys import parse_duration
+from switchboard.telemetry.record import RECORD, checksum
+
+GROUPS = ("provider", "model", "route", "tenant", "tier", "task_type", "front_door")
+TIME_FORMS = "an ISO 8601 time (2026-11-20 or 2026-11-20T10:00:00Z) or a duration back from now (45s, 30m, 24h, 7d, 2w)"
 
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:
-    """An ISO 8601 time, or a duration back from now: 30m, 24h, 7d."""
-    match = _DURATION.match(text.strip())
-    if match:
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """An ISO 8601 time, or a duration back from now; a ValueError naming both forms otherwise."""
+    try:
+        return (now or datetime.now(UTC)) - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"'{text}' is not {TIME_FORMS}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def is_record(record: dict[str, object]) -> bool:
+    """A request record the gateway wrote: its marker and a checksum that matches its figures."""
+    if record.get("record") != RECORD or record.get("event") != "request":
+        return False
+    try:
+        expected = checksum(str(record["request_id"]), str(record["timestamp"]), record["cost_usd"],  # type: ignore[arg-type]
+                            int(record["input_tokens"]), int(record["output_tokens"]))  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError):
+        return False
+    return record.get("sum") == expected
 
 
 @dataclass
@@ -36,18 +53,36 @@ class Row:
     estimated: int = 0
 
 
+@dataclass
+class Summary:
+    rows: list[Row]
+    lines: int = 0  # lines read
+    records: int = 0  # request records among them (checksum verified)
+    rejected: int = 0  # lines that looked like records but failed the checksum
+    notes: list[str] = field(default_factory=list)
+
+
 def summarize(
-    lines: Iterable[str], by: tuple[str, ...] = GROUPS, since: datetime | None = None, until: datetime | None = None
-) -> list[Row]:
+    lines: Iterable[str], by: tuple[str, ...] = GROUPS[:4], since: datetime | None = None,
+    until: datetime | None = None,
+) -> Summary:
     rows: dict[tuple[str, ...], Row] = {}
+    summary = Summary([])
     for line in lines:
+        summary.lines += 1
         if not line.startswith("{"):
             continue
         try:
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        if record.get("event") != "request" or not record.get("provider"):
+        if not isinstance(record, dict) or record.get("event") != "request":
+            continue
+        if not is_record(record):
+            summary.rejected += 1
+            continue
+        summary.records += 1
+        if not record.get("provider"):
             continue
         at = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00"))
         if (since and at < since) or (until and at >= until):
@@ -60,7 +95,8 @@ def summarize(
         row.cached_tokens += record.get("cached_tokens", 0)
         row.cost_usd += record.get("cost_usd", 0.0)
         row.estimated += bool(record.get("cost_estimated"))
-    return sorted(rows.values(), key=lambda r: (-r.cost_usd, r.key))
+    summary.rows = sorted(rows.values(), key=lambda r: (-r.cost_usd, r.key))
+    return summary
 
 
 def total(rows: list[Row], width: int) -> Row:

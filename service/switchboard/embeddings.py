@@ -18,10 +18,13 @@ has the figures.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +163,139 @@ class Embedder:
 
 _LOADED: dict[str, Embedder] = {}
 _LOADED_LOCK = threading.Lock()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The semantic cache's decision: cosine first, then a guard on what must not differ between two requests that
+# share an answer. The guard works on words, not vectors: static embeddings cannot tell "France" from "Germany".
+
+# Calibrated on training/data/semantic_pairs.jsonl (bench/semantic_threshold.py, docs/semantic-cache.md).
+DEFAULT_THRESHOLD = 0.75
+
+_CONTRACTIONS = (
+    (re.compile(r"\bcan't\b"), "can not"), (re.compile(r"\bwon't\b"), "will not"), (re.compile(r"n't\b"), " not"),
+    (re.compile(r"'re\b"), " are"), (re.compile(r"'m\b"), " am"), (re.compile(r"'ll\b"), " will"),
+    (re.compile(r"'ve\b"), " have"), (re.compile(r"'d\b"), " would"), (re.compile(r"'s\b"), ""),
+)
+_GUARD_WORD = re.compile(r"[^\W_]+(?:[.,][0-9]+)*")
+_ACRONYM = re.compile(r"\b[A-Z]{2,6}\b")
+_NUMBER_WORDS = {
+    **{w: str(i) for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split())},
+    "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000", "million": "1000000",
+    "billion": "1000000000", "dozen": "12", "half": "0.5", "first": "1st", "second": "2nd", "third": "3rd",
+}
+_NEGATIONS = frozenset("not no never without none nor cannot neither nothing nobody".split())
+# Words that phrase a request rather than say what it is about: paraphrases swap them freely.
+_FILLER = frozenset("""
+a an the of to in on at for from by with about as into onto over than then and or but if so is are was were be
+been being am do does did doing done have has had having will would shall should can could may might must i me my
+mine myself you your yours yourself we our ours they them their theirs he him his she her hers it its itself this
+that these those there here what which who whom whose when where why how please pls thanks thank hi hello hey
+kindly just also really very some any all each every much many more most tell give show let help want need like
+know say explain describe define list suggest recommend share make made get got way best good better thing
+something anything one write draft compose create generate provide find learn use using used work me quick
+simple simply plain term example idea tip possible whether kind type mean meaning call new own city year world
+recipe function up
+""".split())
+# Words whose presence on one side only flips or narrows the answer (zoom in / out, most / least, like / dislike).
+_MARKED = frozenset("""
+off out down least less fewer worst lowest smallest shortest minimum min descending decrease reduce below under
+after last bottom dislike avoid against stop remove delete disable uninstall opposite reverse cheap cheapest old
+oldest young youngest cold coldest weak weakest slow slowest short long brief detail detailed
+""".split())
+# Units, currencies and languages: their order carries the direction of a conversion or a translation.
+_DIRECTED_WORDS = """
+celsius fahrenheit kelvin mile kilometer kilometr km meter metr m cm mm inch foot feet yard pound lb kg kilogram
+gram ounce oz liter litr gallon cup teaspoon tablespoon ml stone byte kilobyte megabyte gigabyte mph hour minute
+second day week month dollar euro yen pound sterling rupee yuan peso franc bitcoin english french spanish german
+italian portuguese japanese chinese korean russian arabic dutch hindi turkish polish swedish greek latin
+""".split()
+_LANG_WORDS = {
+    "en": frozenset("the is are what how do does you i my of and to in a for with can why which who".split()),
+    "fr": frozenset("le la les est sont quel quelle comment je tu vous de des du et un une pour avec qui".split()),
+    "es": frozenset("el la los las es son qué cómo yo tú de del y un una para con por quién cuál".split()),
+    "de": frozenset("der die das ist sind was wie ich du sie und ein eine für mit warum wer welche zu den".split()),
+    "it": frozenset("il lo la gli le è sono che come io tu di e un una per con perché chi quale".split()),
+    "pt": frozenset("o a os as é são que como eu você de e um uma para com por porque quem qual".split()),
+}
+
+
+def _stem(word: str) -> str:
+    """Crude suffix stripping, only so that "values" / "value", "calculated" / "calculate" compare equal."""
+    for _ in range(2):  # twice, so that "kilometers" and "kilometer" both end as "kilomet"
+        for suffix in ("ies", "ing", "ed", "es", "s", "ly", "er", "or"):
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+                word = word[: -len(suffix)]
+                break
+    if len(word) > 3 and word.endswith("e"):
+        word = word[:-1]
+    return word
+
+
+_DIRECTED = frozenset(_stem(w) for w in _DIRECTED_WORDS)
+_MARKED = frozenset(_stem(w) for w in _MARKED)
+
+
+def _language(words: list[str]) -> str:
+    best, hits = "en", 0
+    for lang, vocab in _LANG_WORDS.items():
+        n = sum(w in vocab for w in words)
+        if n > hits:
+            best, hits = lang, n
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class _Signature:
+    numbers: frozenset[str]
+    negated: int  # parity of negations
+    language: str
+    content: Counter[str]  # stemmed words that say what the request is about, with their counts
+    entities: frozenset[str]  # acronyms and capitalised words after the first
+    directed: tuple[str, ...]  # units / languages in order of appearance
+
+
+@functools.lru_cache(maxsize=4096)  # the cached side of a comparison recurs: its signature is computed once
+def _signature(text: str) -> _Signature:
+    entities = {w.lower() for w in _ACRONYM.findall(text)}
+    raw = _GUARD_WORD.findall(text)
+    entities.update(w.lower() for i, w in enumerate(raw) if i > 0 and w[:1].isupper() and w.lower() not in _FILLER)
+    lowered = text.lower().replace("\u2019", "'")
+    for pattern, replacement in _CONTRACTIONS:
+        lowered = pattern.sub(replacement, lowered)
+    words = _GUARD_WORD.findall(lowered)
+    numbers, content, directed, negated = set(), Counter(), [], 0
+    for word in words:
+        word = _NUMBER_WORDS.get(word, word)
+        if any(ch.isdigit() for ch in word):
+            numbers.add(word.replace(",", ""))
+        elif word in _NEGATIONS:
+            negated ^= 1
+        elif word not in _FILLER or word in entities:
+            stem = _stem(word)
+            content[stem] += 1
+            if stem in _DIRECTED and stem not in directed:
+                directed.append(stem)
+    return _Signature(frozenset(numbers), negated, _language(words), content,
+                      frozenset(_stem(e) for e in entities), tuple(directed))
+
+
+def same_meaning(query: str, cached: str, similarity: float, threshold: float = DEFAULT_THRESHOLD) -> bool:
+    """True only when `cached`'s answer may be served for `query`: cosine at or above the threshold, and the
+    same numbers, negations, language, directions, and the same content words, up to one extra generic one."""
+    if similarity < threshold:
+        return False
+    if query == cached:
+        return True
+    if query[MAX_CHARS:] != cached[MAX_CHARS:]:  # the embedding saw only the start: the rest must be identical
+        return False
+    a, b = _signature(query[:MAX_CHARS]), _signature(cached[:MAX_CHARS])
+    if a.numbers != b.numbers or a.negated != b.negated or a.language != b.language or a.directed != b.directed:
+        return False
+    only_a, only_b = a.content - b.content, b.content - a.content
+    if only_a and only_b:  # a word swapped for another: France / Germany, pancakes / waffles, buying / renting
+        return False
+    extra = set(only_a or only_b)
+    return sum((only_a or only_b).values()) <= 1 and not (extra & _MARKED) and not (extra & (a.entities | b.entities))

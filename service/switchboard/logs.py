@@ -1,9 +1,14 @@
-"""Structured logs: one JSON line per request on stdout, secrets scrubbed from every value."""
+"""Structured logs: one JSON line per request on stdout, secrets scrubbed from every value.
+
+Quiet until `configure()` is called: `switchboard serve` and `switchboard worker` call it; a script that uses
+the library calls it to see its request lines (`switchboard.logs.configure("info")`).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -11,6 +16,9 @@ import orjson
 import structlog
 
 from switchboard.redact import redact
+
+LEVELS = logging.getLevelNamesMapping()
+_threshold = LEVELS["CRITICAL"] + 10  # quiet
 
 
 def render_scrubbed(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> str:
@@ -20,6 +28,20 @@ def render_scrubbed(_logger: Any, _method: str, event: MutableMapping[str, Any])
     return redact(orjson.dumps(event, default=str).decode())
 
 
+def now_iso() -> str:
+    """UTC now, ISO 8601 with microseconds and a Z."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1e6) % 1_000_000:06d}Z"
+
+
+def _by_level(_logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    if LEVELS.get(method.upper(), 0) < _threshold:
+        raise structlog.DropEvent
+    event["level"] = method
+    event.setdefault("timestamp", now_iso())
+    return event
+
+
 class _StdoutLogger:
     """Writes to whatever `sys.stdout` is at the time of the call (so test capture sees it)."""
 
@@ -27,21 +49,23 @@ class _StdoutLogger:
         sys.stdout.write(message + "\n")
         sys.stdout.flush()
 
-    info = warning = error = critical = debug = msg
+    info = warning = error = critical = debug = exception = msg
+
+
+structlog.configure(
+    processors=[_by_level, render_scrubbed],
+    wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+    logger_factory=lambda *args: _StdoutLogger(),
+    cache_logger_on_first_use=True,
+)
+log = structlog.get_logger()
 
 
 def configure(level: str = "info") -> None:
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            render_scrubbed,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=lambda *args: _StdoutLogger(),
-        cache_logger_on_first_use=True,
-    )
+    """Write log lines at `level` and above to stdout (one JSON object per line)."""
+    global _threshold
+    _threshold = LEVELS[level.upper()]
 
 
-configure()
-log = structlog.get_logger()
+def enabled(level: str = "info") -> bool:
+    return LEVELS[level.upper()] >= _threshold

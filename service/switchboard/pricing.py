@@ -6,7 +6,6 @@ When a provider reports no usage the tokens are estimated from the text and the 
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -14,11 +13,11 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.schema import Message, Usage
+from switchboard.request import CHARS_PER_TOKEN
+from switchboard.schema import Usage
 
 PER_MILLION = 1_000_000
-PRICES_ENV = "SWITCHBOARD_PRICES"
-CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text, used only when usage is missing
+PRICES_ENV = "SWITCHBOARD_PRICES"  # names another price table (read by the config loader)
 Price = Annotated[float, Field(ge=0)]
 
 
@@ -42,7 +41,6 @@ class PriceTable(BaseModel):
 
 
 def load_price_table(path: str | Path | None = None) -> PriceTable:
-    path = path or os.environ.get(PRICES_ENV) or None
     text = Path(path).read_text() if path else resources.files("switchboard").joinpath("prices.yaml").read_text()
     return PriceTable.model_validate(yaml.safe_load(text))
 
@@ -60,7 +58,6 @@ def cost_usd(price: ModelPrice, usage: Usage) -> float:
     return round(total / PER_MILLION, 10)
 
 
-def estimate_usage(messages: list[Message], text: str) -> Usage:
-    """Only for replies that carry no usage at all."""
-    prompt = sum(len(m.content) for m in messages)
-    return Usage(input_tokens=-(-prompt // CHARS_PER_TOKEN), output_tokens=-(-len(text) // CHARS_PER_TOKEN))
+def estimate_usage(input_tokens: int, text: str) -> Usage:
+    """Only for replies that carry no usage at all: the prompt's estimate, and the answer's from its text."""
+    return Usage(input_tokens=input_tokens, output_tokens=-(-len(text) // CHARS_PER_TOKEN))

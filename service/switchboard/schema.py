@@ -1,13 +1,30 @@
-"""The standard request and response: the same shape whichever provider answers."""
+"""The standard request and response: the same shape whichever provider answers.
+
+`CompleteRequest` is the body of `POST /complete` (and of `POST /decide`); its messages use OpenAI's chat
+message shape (text and image parts, tool calls, tool results), the one the other front doors share.
+"""
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from switchboard import request as neutral
 
 MAX_STOP_SEQUENCES = 4  # the smallest limit among the providers (OpenAI)
+TOOL_NAME = r"^[a-zA-Z0-9_\-]{1,64}$"
 
 
 class Outcome(StrEnum):
@@ -26,45 +43,230 @@ class Outcome(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     SKIPPED_NO_KEY = "skipped_no_key"
     UNAVAILABLE = "unavailable"
+    UNSUPPORTED = "unsupported"  # the target cannot serve what the request needs (`missing` says what)
     DEADLINE_EXCEEDED = "deadline_exceeded"
     CLIENT_CLOSED = "client_closed"
+    HEDGE_LOST = "hedge_lost"  # a hedged attempt cancelled because the other one answered first
 
 
 # Outcomes of targets skipped without any call upstream.
-NOT_CALLED = frozenset({Outcome.SKIPPED_NO_KEY, Outcome.CIRCUIT_OPEN, Outcome.UNAVAILABLE})
+NOT_CALLED = frozenset({Outcome.SKIPPED_NO_KEY, Outcome.CIRCUIT_OPEN, Outcome.UNAVAILABLE, Outcome.UNSUPPORTED})
 
-FinishReason = Literal["stop", "length", "content_filter", "error"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
 NonBlank = Annotated[str, StringConstraints(min_length=1), Field(pattern=r"\S")]
 
 
-class Message(BaseModel):
+# -- the wire shape of messages (OpenAI's), shared by /complete, /v1/chat/completions and the library --------
+class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    role: Literal["system", "user", "assistant"]
-    content: NonBlank
+
+class TextPartIn(_Wire):
+    type: Literal["text"]
+    text: str
 
 
-class CompleteRequest(BaseModel):
-    """Body of `POST /complete`, and the input of `Switchboard.complete`."""
+class ImageUrl(_Wire):
+    url: Annotated[str, Field(pattern=r"^(https?://|data:image/[a-z0-9.+\-]+;base64,)", max_length=20_000_000)]
+    detail: Literal["auto", "low", "high", "original"] | None = None
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+
+class ImagePartIn(_Wire):
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
+def _part_kind(value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return f"part:{kind}" if kind in ("text", "image_url") else None
+
+
+def _content_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "content:text"
+    if isinstance(value, list):
+        return "content:parts"
+    return None
+
+
+# Tagged unions keep validation errors about the branch the input took (tags contain ":" and are left out of
+# the field path: `messages[0].content[1].image_url.url`).
+ContentPart = Annotated[
+    Annotated[TextPartIn, Tag("part:text")] | Annotated[ImagePartIn, Tag("part:image_url")],
+    Discriminator(_part_kind, custom_error_type="invalid_part",
+                  custom_error_message="a content part is {'type': 'text', ...} or {'type': 'image_url', ...}"),
+]
+Content = Annotated[
+    Annotated[str, Tag("content:text")] | Annotated[list[ContentPart], Tag("content:parts")],
+    Discriminator(_content_kind, custom_error_type="invalid_content",
+                  custom_error_message="must be a string or a list of content parts"),
+]
+
+
+class FunctionCallIn(_Wire):
+    name: Annotated[str, Field(pattern=TOOL_NAME)]
+    arguments: str
+
+    @field_validator("arguments")
+    @classmethod
+    def _json_object(cls, value: str) -> str:
+        try:
+            parsed = json.loads(value) if value.strip() else {}
+        except ValueError:
+            raise ValueError("must be a JSON object encoded as a string") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("must be a JSON object encoded as a string")
+        return value
+
+
+class ToolCallIn(_Wire):
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    type: Literal["function"] = "function"
+    function: FunctionCallIn
+
+
+class MessageIn(_Wire):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: Content | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> MessageIn:
+        if self.role == "assistant":
+            if self.content is None and not self.tool_calls:
+                raise ValueError("an assistant message needs content or tool_calls")
+        elif self.role == "tool":
+            if not self.tool_call_id:
+                raise ValueError("a tool message needs tool_call_id")
+            if self.content is None:
+                raise ValueError("a tool message needs content")
+        else:
+            if self.content is None:
+                raise ValueError(f"a {self.role} message needs content")
+            if self.tool_calls:
+                raise ValueError("only assistant messages carry tool_calls")
+        if isinstance(self.content, str) and self.role in ("user", "system", "developer") and not self.content.strip():
+            raise ValueError("content must not be blank")
+        if isinstance(self.content, list) and self.role != "user":
+            if any(isinstance(part, ImagePartIn) for part in self.content):
+                raise ValueError("images are allowed in user messages only")
+        return self
+
+    def to_message(self) -> neutral.Message:
+        content: str | list[neutral.Part] | None
+        if isinstance(self.content, list):
+            content = [neutral.TextPart(p.text) if isinstance(p, TextPartIn)
+                       else neutral.ImagePart(p.image_url.url, p.image_url.detail) for p in self.content]
+        else:
+            content = self.content
+        calls = [neutral.ToolCall(c.id, c.function.name, c.function.arguments or "{}") for c in self.tool_calls] \
+            if self.tool_calls else None
+        role = "system" if self.role == "developer" else self.role  # OpenAI's newer name for the system role
+        return neutral.Message(role, content, calls, self.tool_call_id, self.name)
+
+
+class FunctionIn(_Wire):
+    name: Annotated[str, Field(pattern=TOOL_NAME)]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolIn(_Wire):
+    type: Literal["function"]
+    function: FunctionIn
+
+    @field_validator("function")
+    @classmethod
+    def _object_schema(cls, value: FunctionIn) -> FunctionIn:
+        if value.parameters is not None and value.parameters.get("type", "object") != "object":
+            raise ValueError("parameters must be a JSON Schema of type object")
+        return value
+
+
+class NamedFunction(_Wire):
+    name: Annotated[str, Field(pattern=TOOL_NAME)]
+
+
+class NamedToolChoice(_Wire):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class JsonSchemaIn(_Wire):
+    name: Annotated[str, Field(pattern=TOOL_NAME)]
+    schema_: dict[str, Any] = Field(alias="schema")
+    description: str | None = None
+    strict: bool | None = None
+
+
+class ResponseFormatIn(_Wire):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaIn | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormatIn:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("type json_schema needs json_schema")
+        return self
+
+    def to_format(self) -> neutral.ResponseFormat:
+        if self.json_schema is None:
+            return neutral.ResponseFormat(self.type)
+        spec = self.json_schema
+        return neutral.ResponseFormat(self.type, spec.schema_, spec.name, spec.strict)
+
+
+ToolChoiceIn = Literal["auto", "none", "required"] | NamedToolChoice
+
+
+def tool_choice(value: ToolChoiceIn | None) -> neutral.ToolChoice | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return neutral.ToolChoice(value)
+    return neutral.ToolChoice("function", value.function.name)
+
+
+def check_conversation(messages: list[MessageIn], tools: list[ToolIn] | None, choice: ToolChoiceIn | None) -> None:
+    """What a conversation must satisfy whatever the provider (raised as a ValueError naming the place)."""
+    if all(m.role in ("system", "developer") for m in messages):
+        raise ValueError("messages: needs at least one user or assistant message")
+    names = {tool.function.name for tool in tools or ()}
+    if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
+        raise ValueError(f"tool_choice: names '{choice.function.name}', which is not among the tools")
+    if choice == "required" and not tools:
+        raise ValueError("tool_choice: 'required' needs tools")
+
+
+class CompleteRequest(_Wire):
+    """Body of `POST /complete` and `POST /decide`, and the input of `Switchboard.complete`."""
 
     text: NonBlank | None = None
-    messages: Annotated[list[Message], Field(min_length=1)] | None = None
+    messages: Annotated[list[MessageIn], Field(min_length=1)] | None = None
     task_type: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    model: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     max_tokens: Annotated[int, Field(gt=0, le=1_000_000)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     stop: list[NonBlank] | NonBlank | None = None
+    seed: int | None = None
+    tools: Annotated[list[ToolIn], Field(min_length=1, max_length=128)] | None = None
+    tool_choice: ToolChoiceIn | None = None
+    response_format: ResponseFormatIn | None = None
     timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None
     metadata: dict[str, str | int | float | bool] | None = None
     stream: bool = False
+    cache: bool | None = None  # false: this request neither reads nor writes the cache
 
     @model_validator(mode="after")
     def _one_prompt(self) -> CompleteRequest:
         if (self.text is None) == (self.messages is None):
             raise ValueError("give exactly one of 'text' or 'messages'")
-        if self.messages is not None and all(m.role == "system" for m in self.messages):
-            raise ValueError("'messages' needs at least one user or assistant message")
+        if self.messages is not None:
+            check_conversation(self.messages, self.tools, self.tool_choice)
         return self
 
     @field_validator("stop")
@@ -76,12 +278,34 @@ class CompleteRequest(BaseModel):
             raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences")
         return value
 
-    def conversation(self) -> list[Message]:
-        if self.messages is not None:
-            return self.messages
-        return [Message(role="user", content=self.text or "")]
+    def to_request(self) -> neutral.Request:
+        messages = ([m.to_message() for m in self.messages] if self.messages is not None
+                    else [neutral.Message("user", self.text)])
+        return neutral.Request(
+            messages=messages,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            stop=self.stop,  # type: ignore[arg-type]  # a list after validation
+            seed=self.seed,
+            tools=[to_tool(t) for t in self.tools] if self.tools else None,
+            tool_choice=tool_choice(self.tool_choice),
+            response_format=self.response_format.to_format() if self.response_format else None,
+            task_type=self.task_type,
+            model=self.model,
+            metadata=self.metadata,
+            timeout_s=self.timeout_s,
+            stream=self.stream,
+            cache=self.cache,
+        )
 
 
+def to_tool(tool: ToolIn) -> neutral.Tool:
+    f = tool.function
+    return neutral.Tool(f.name, f.description, f.parameters, f.strict)
+
+
+# -- responses --------------------------------------------------------------------------------------------
 class Usage(BaseModel):
     """`input_tokens` counts every prompt token; `cached_tokens` and `cache_write_tokens` are parts of it."""
 
@@ -101,16 +325,59 @@ class Attempt(BaseModel):
     wait_ms: float = 0.0
     latency_ms: float = 0.0
     detail: str | None = None
+    missing: list[str] | None = None  # outcome unsupported: the capabilities the target lacks
+    hedged: bool = False  # started by a hedge beside a slow attempt
+    cost_usd: float | None = None  # an attempt that used tokens without answering (a hedge that lost)
+
+
+class Decision(BaseModel):
+    """How the route was chosen: the rule, and what the classifier inferred when it ran."""
+
+    rule: str
+    task_type: str | None = None
+    complexity: Literal["simple", "complex"] | None = None
+    score: float | None = None  # complexity score, 0-1
+    confidence: float | None = None  # the classifier's confidence in its task type
+    classifier_ms: float | None = None
+    tier: str | None = None
 
 
 class Route(BaseModel):
     reason: str
+    decision: Decision | None = None
     attempts: list[Attempt] = []
+
+
+class FunctionCall(BaseModel):
+    name: str
+    arguments: str  # a JSON object as a string
+
+
+class ToolCallOut(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class Choice(BaseModel):
+    index: int
+    text: str
+    tool_calls: list[ToolCallOut] | None = None
+    finish_reason: FinishReason
+    logprobs: list[dict[str, Any]] | None = None
+
+
+class CacheInfo(BaseModel):
+    kind: Literal["exact", "semantic"]
+    similarity: float | None = None
+    age_s: float
+    saved_usd: float = 0.0
 
 
 class CompletionResponse(BaseModel):
     id: str
     text: str
+    tool_calls: list[ToolCallOut] | None = None
     provider: str
     model: str
     task_type: str | None
@@ -120,6 +387,21 @@ class CompletionResponse(BaseModel):
     cost_estimated: bool = False  # the provider reported no usage: tokens were estimated from the text
     latency_ms: float
     cached: bool = False
+    cache: CacheInfo | None = None
+    logprobs: list[dict[str, Any]] | None = None  # OpenAI's logprobs.content of the first choice
+    choices: list[Choice] | None = None  # every choice, when the request asked for n > 1
+    dropped: list[str] | None = None  # parameters the answering target could not honour and was allowed to drop
+    route: Route
+
+
+class EmbeddingResponse(BaseModel):
+    id: str
+    provider: str
+    model: str
+    vectors: list[list[float]]
+    usage: Usage
+    cost_usd: float
+    latency_ms: float
     route: Route
 
 
@@ -152,3 +434,13 @@ class PipelineResult(BaseModel):
     output: str
     steps: dict[str, CompletionResponse]
     totals: PipelineTotals
+
+
+class DecideResponse(BaseModel):
+    """`POST /decide`: the route a request would take, without calling any provider."""
+
+    task_type: str | None
+    rule: str
+    reason: str
+    chain: list[str]
+    decision: Decision

@@ -1,8 +1,5 @@
-"""Durable pipeline jobs: Celery with Redis as broker and result backend, job state in Redis.
-
-A job is acknowledged only when it has ended (`acks_late`), so a worker that dies mid-job leaves it on
-the queue for another; steps are stored as they finish, so the redelivered job does not pay for them
-twice. Every accepted job ends `succeeded` or `failed` (with the error and every attempt).
+"""Durable pipeline jobs: Celery with Redis as broker and result backend, job state in Redis. This module is
+the service's side (the store, queueing by task name); `pipelines.worker` is the worker's.
 
 The broker redelivers an unacknowledged job once `SWITCHBOARD_JOB_VISIBILITY_S` has passed (default one
 hour): keep it longer than your longest pipeline, or a slow job is started a second time beside the first.
@@ -10,9 +7,8 @@ hour): keep it longer than your longest pipeline, or a slow job is started a sec
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
+import logging
 import time
 import uuid
 from typing import Any
@@ -20,23 +16,44 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 from celery import Celery
+from celery.signals import setup_logging
+from redis.exceptions import RedisError
 
 from switchboard.errors import GatewayError
+from switchboard.logs import render_scrubbed
 from switchboard.schema import CompletionResponse
-from switchboard.telemetry import tracing
 
-REDIS_URL_ENV = "REDIS_URL"
 QUEUE = "switchboard.pipelines"
 TASK = "switchboard.pipeline_job"
 JOB_TTL_S = 7 * 24 * 3600
 TERMINAL = ("succeeded", "failed")
 
 
-def redis_url() -> str | None:
-    return os.environ.get(REDIS_URL_ENV) or None
+class JobsUnavailable(GatewayError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(503, "jobs_unavailable", f"durable jobs need Redis: {reason}",
+                         headers={"retry-after": "5"})
 
 
-def make_celery(url: str) -> Celery:
+class _JsonFormatter(logging.Formatter):
+    """Celery's own log records as the same JSON lines as ours (no `[... WARNING/ForkPoolWorker-3]` prefix)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        event = {"event": record.getMessage(), "logger": record.name, "level": record.levelname.lower()}
+        return render_scrubbed(None, record.levelname.lower(), event)
+
+
+@setup_logging.connect
+def _celery_logging(loglevel: Any = None, **_: Any) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(loglevel or logging.WARNING)
+
+
+def make_celery(url: str, visibility_s: float = 3600.0) -> Celery:
+    """The Celery app: the service sends tasks by name with it; `pipelines.worker` registers the task body."""
     app = Celery("switchboard", broker=url, backend=url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,
@@ -48,18 +65,26 @@ def make_celery(url: str) -> Celery:
         accept_content=["json"],
         result_expires=JOB_TTL_S,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": float(os.environ.get("SWITCHBOARD_JOB_VISIBILITY_S", 3600))},
+        broker_transport_options={"visibility_timeout": visibility_s},
         worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,  # our request lines stay plain JSON on stdout
     )
-    app.task(name=TASK, acks_late=True, reject_on_worker_lost=True)(pipeline_job)
     return app
 
 
 class JobStore:
-    """Jobs as Redis hashes: `sb:job:{id}` holds the state, `sb:job:{id}:steps` the finished steps."""
+    """Jobs as Redis hashes: `sb:job:{id}` holds the state, `sb:job:{id}:steps` the finished steps.
+
+    The HTTP side calls `create` and `get` through `guarded`, so an unreachable Redis is a 503 naming Redis."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.redis = client
+
+    async def guarded(self, work: Any) -> Any:
+        try:
+            return await work
+        except (RedisError, OSError) as error:
+            raise JobsUnavailable(f"Redis is unreachable ({type(error).__name__})") from None
 
     @staticmethod
     def _key(job_id: str) -> str:
@@ -141,82 +166,11 @@ def public_view(job: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-# -- the worker side -------------------------------------------------------------------------------
-class _Worker:
-    """Per worker process: one event loop, one started Switchboard, one Redis client, kept across tasks."""
-
-    loop: asyncio.AbstractEventLoop | None = None
-    switchboard: Any = None
-    store: JobStore | None = None
-
-    @classmethod
-    def run(cls, job_id: str) -> str:
-        if cls.loop is None:
-            cls.loop = asyncio.new_event_loop()
-        return cls.loop.run_until_complete(cls._run(job_id))
-
-    @classmethod
-    async def _run(cls, job_id: str) -> str:
-        if cls.switchboard is None:
-            from switchboard import logs
-            from switchboard.gateway import Switchboard
-
-            tracing.configure()
-            switchboard = Switchboard.from_config()
-            logs.configure(switchboard.config.log_level)
-            await switchboard.start()
-            cls.switchboard = switchboard
-            url = redis_url()
-            if url is None:
-                raise RuntimeError("REDIS_URL is not set")
-            cls.store = JobStore(aioredis.from_url(url))
-        assert cls.store is not None
-        return await run_job(cls.switchboard, cls.store, job_id)
-
-
-async def run_job(switchboard: Any, store: JobStore, job_id: str) -> str:
-    job = await store.get(job_id)
-    if job is None:
-        return "missing"
-    if job["status"] in TERMINAL:  # a redelivery of a job that already ended
-        return job["status"]
-    await store.delivered(job_id)
-    await store.update(job_id, status="running")
-
-    async def progress(event: str, step: str, _response: Any) -> None:
-        if event == "started":
-            await store.update(job_id, current_step=step)
-
-    span = tracing.start("switchboard.job", attributes={"switchboard.job_id": job_id,
-                                                         "switchboard.pipeline": job["pipeline"]})
-    try:
-        result = await switchboard.pipelines.run(
-            job["pipeline"], job["inputs"], run_id=job_id, store=store.steps(job_id), progress=progress,
-            trace=tracing.context_of(span),
-        )
-    except GatewayError as error:
-        tracing.end(span, error=error.body.error.code)
-        await store.update(job_id, status="failed", error=error.body.model_dump(mode="json"))
-        return "failed"
-    except Exception as error:  # recorded, never lost: the job ends failed with the reason
-        tracing.end(span, error="internal_error")
-        await store.update(job_id, status="failed",
-                           error={"error": {"code": "internal_error", "message": f"{type(error).__name__}: {error}"}})
-        return "failed"
-    tracing.end(span)
-    await store.update(job_id, status="succeeded", result=result.model_dump(mode="json"))
-    return "succeeded"
-
-
-def pipeline_job(job_id: str) -> str:
-    return _Worker.run(job_id)
-
-
 _apps: dict[str, Celery] = {}
 
 
-def celery_app(url: str) -> Celery:
+def celery_app(url: str, visibility_s: float = 3600.0) -> Celery:
     """The Celery app for a Redis URL (one per process and URL)."""
     if url not in _apps:
-        _apps[url] = make_celery(url)
+        _apps[url] = make_celery(url, visibility_s)
     return _apps[url]

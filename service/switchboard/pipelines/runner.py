@@ -1,4 +1,4 @@
-"""Run a declared pipeline: each step is a request through the same router and executor.
+"""Run a declared pipeline: each step is a request through the same decide → engine flow (its own record).
 
 Steps start as soon as the steps they refer to have finished, so independent steps run concurrently.
 A `StepStore` keeps finished steps, so a re-run (a redelivered job) does not pay for them twice.
@@ -10,21 +10,32 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from opentelemetry.context import Context
 
-from switchboard.config import PLACEHOLDER, PipelineConfig, PipelineStep
+from switchboard.callers.model import ANONYMOUS, Caller
+from switchboard.config import PLACEHOLDER, GatewayConfig, PipelineConfig, PipelineStep
+from switchboard.engine.context import RequestContext
 from switchboard.errors import GatewayError
-from switchboard.schema import CompleteRequest, CompletionResponse, Message, PipelineResult, PipelineTotals
+from switchboard.request import Message, Request
+from switchboard.schema import CompletionResponse, PipelineResult, PipelineTotals
 from switchboard.telemetry import tracing
 
-if TYPE_CHECKING:
-    from switchboard.gateway import Switchboard
-
 MAX_INPUT_CHARS = 100_000
-StepEvent = Literal["started", "finished", "reused"]
-Progress = Callable[[StepEvent, str, CompletionResponse | None], Awaitable[None] | None]
+StepEvent = Literal["started", "progress", "finished", "reused"]
+# (event, step, response) for started / finished / reused; (progress, step, characters so far) while it runs.
+Progress = Callable[[StepEvent, str, Any], Awaitable[None] | None]
+
+
+class Completes(Protocol):
+    """What a pipeline needs of the gateway: one request to its whole answer (flow.Flow)."""
+
+    async def complete(self, ctx: RequestContext, request: Request) -> CompletionResponse: ...
+
+
+class Starts(Protocol):
+    def start(self, ctx: RequestContext) -> None: ...
 
 
 class StepStore(Protocol):
@@ -59,9 +70,11 @@ def resolve_inputs(pipeline_name: str, pipeline: PipelineConfig, given: Mapping[
 
 
 class PipelineRunner:
-    def __init__(self, switchboard: Switchboard) -> None:
-        self._switchboard = switchboard
-        self.pipelines = switchboard.config.pipelines
+    def __init__(self, config: GatewayConfig, flow: Completes, telemetry: Starts) -> None:
+        self._config = config
+        self._flow = flow
+        self._telemetry = telemetry
+        self.pipelines = config.pipelines
 
     def get(self, name: str) -> PipelineConfig:
         pipeline = self.pipelines.get(name)
@@ -80,14 +93,18 @@ class PipelineRunner:
         store: StepStore | None = None,
         progress: Progress | None = None,
         trace: Context | None = None,
+        caller: Caller = ANONYMOUS,
     ) -> PipelineResult:
         pipeline = self.get(name)
         values = resolve_inputs(name, pipeline, inputs)
+        if timeout_s is not None and timeout_s > self._config.timeouts.max_request_s:
+            raise GatewayError(422, "invalid_request", f"timeout_s: at most {self._config.timeouts.max_request_s:g}",
+                               field="timeout_s")
         span = tracing.start("switchboard.pipeline", trace, attributes={"switchboard.pipeline": name,
                                                                         "switchboard.run_id": run_id})
         try:
             result = await self._run(name, pipeline, values, run_id, timeout_s, store, progress,
-                                     tracing.context_of(span, trace))
+                                     tracing.context_of(span, trace), caller)
         except GatewayError as error:
             tracing.end(span, error=error.body.error.code)
             raise
@@ -104,9 +121,10 @@ class PipelineRunner:
         store: StepStore | None,
         progress: Progress | None,
         trace: Context | None,
+        caller: Caller,
     ) -> PipelineResult:
         started = time.perf_counter()
-        deadline = time.monotonic() + (timeout_s or self._switchboard.config.timeouts.pipeline_s)
+        deadline = time.monotonic() + (timeout_s or self._config.timeouts.pipeline_s)
         done: dict[str, asyncio.Future[CompletionResponse]] = {
             step.name: asyncio.get_running_loop().create_future() for step in pipeline.steps
         }
@@ -114,7 +132,8 @@ class PipelineRunner:
         async def run_step(step: PipelineStep) -> None:
             try:
                 outputs = {dep: (await asyncio.shield(done[dep])).text for dep in step.depends_on()}
-                response = await self._step(name, step, values, outputs, run_id, deadline, store, progress, trace)
+                response = await self._step(name, step, values, outputs, run_id, deadline, store, progress, trace,
+                                            caller)
             except BaseException as error:
                 if not done[step.name].done():
                     if isinstance(error, asyncio.CancelledError):
@@ -160,6 +179,7 @@ class PipelineRunner:
         store: StepStore | None,
         progress: Progress | None,
         trace: Context | None,
+        caller: Caller,
     ) -> CompletionResponse:
         if store is not None and (stored := await store.get(step.name)) is not None:
             await _notify(progress, "reused", step.name, stored)
@@ -168,20 +188,24 @@ class PipelineRunner:
         left = deadline - time.monotonic()
         if left <= 0:
             raise GatewayError(504, "deadline_exceeded", f"step {step.name}: no time left", step=step.name)
-        messages = [Message(role="system", content=render(step.system, inputs, outputs))] if step.system else []
-        messages.append(Message(role="user", content=render(step.prompt, inputs, outputs)))
-        request = CompleteRequest(
+        messages = [Message("system", render(step.system, inputs, outputs))] if step.system else []
+        messages.append(Message("user", render(step.prompt, inputs, outputs)))
+        request = Request(
             messages=messages,
             max_tokens=step.max_tokens,
             temperature=step.temperature,
-            timeout_s=min(left, self._switchboard.config.timeouts.max_request_s),
+            timeout_s=min(left, self._config.timeouts.max_request_s),
             metadata={"pipeline": pipeline, "step": step.name, "run_id": run_id},
+            pipeline_step=(pipeline, step.name),
         )
-        plan = self._switchboard.router.plan_for_step(pipeline, step.name)
         span = tracing.start("switchboard.step", trace, attributes={"switchboard.step": step.name})
+        ctx = RequestContext(id=f"{run_id}-{step.name}", front_door="pipeline", trace=tracing.context_of(span, trace),
+                             caller=caller, metadata=request.metadata)
+        if progress is not None:
+            ctx.progress = lambda chars: _notify_now(progress, step.name, chars)
+        self._telemetry.start(ctx)
         try:
-            response = await self._switchboard.execute(request, f"{run_id}-{step.name}", plan,
-                                                       tracing.context_of(span, trace))
+            response = await self._flow.complete(ctx, request)
         except GatewayError as error:
             tracing.end(span, error=error.body.error.code)
             detail = error.body.error
@@ -192,6 +216,13 @@ class PipelineRunner:
             await store.put(step.name, response)
         await _notify(progress, "finished", step.name, response)
         return response
+
+
+def _notify_now(progress: Progress, step: str, chars: int) -> None:
+    """Progress inside a step (characters so far); a coroutine callback is not awaited here, only started."""
+    result = progress("progress", step, chars)
+    if inspect.isawaitable(result):
+        asyncio.ensure_future(result)
 
 
 async def _notify(progress: Progress | None, event: StepEvent, step: str, response: CompletionResponse | None) -> None:

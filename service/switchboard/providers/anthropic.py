@@ -1,30 +1,38 @@
-"""Anthropic Messages."""
+"""Anthropic Messages: system apart, content blocks, tool_use / tool_result, image sources, output_config."""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from switchboard.providers.base import (
     Adapter,
-    Completion,
+    Finish,
     ProviderCall,
     ProviderError,
     StreamEnd,
     StreamEvent,
     StreamParser,
     TextDelta,
+    ToolCallDelta,
+    ToolIndexes,
     load_event,
     token_count,
 )
+from switchboard.request import ImagePart, Message, TextPart
 from switchboard.schema import FinishReason, Outcome, Usage
 
 API_VERSION = "2023-06-01"
 MAX_TEMPERATURE = 1.0  # Anthropic accepts 0-1; the standard request allows up to 2
+JSON_TOOL = "json_output"  # the forced tool that carries a `json_object` answer
+EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "max", "max": "max"}
+_UNSAFE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 
 STOP_REASONS: dict[str | None, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
-    "tool_use": "stop",
+    "tool_use": "tool_calls",
     "pause_turn": "stop",
     "max_tokens": "length",
     "model_context_window_exceeded": "length",
@@ -32,11 +40,78 @@ STOP_REASONS: dict[str | None, FinishReason] = {
 }
 
 
+def safe_id(value: str) -> str:
+    """Tool-call ids as Anthropic accepts them; the same rewrite for a call and its result."""
+    return _UNSAFE_ID.sub("_", value) or "call"
+
+
+def content_blocks(parts: list[TextPart | ImagePart]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, TextPart):
+            if part.text:  # empty text blocks are refused
+                blocks.append({"type": "text", "text": part.text})
+            continue
+        data_uri = part.data_uri
+        source = ({"type": "base64", "media_type": data_uri[0], "data": data_uri[1]} if data_uri
+                  else {"type": "url", "url": part.url})
+        blocks.append({"type": "image", "source": source})
+    return blocks
+
+
+def messages_body(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
+    """(system text, messages): consecutive turns of one role merged, tool results first in their user turn."""
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "system":
+            system.append(message.text())
+            continue
+        if message.role == "tool":
+            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": safe_id(message.tool_call_id or "")}
+            blocks = content_blocks(message.parts())
+            if blocks:
+                result["content"] = blocks
+            if out and out[-1]["role"] == "user" and out[-1]["content"] and \
+                    all(b["type"] == "tool_result" for b in out[-1]["content"]):
+                out[-1]["content"].append(result)
+            else:
+                out.append({"role": "user", "content": [result]})
+            continue
+        blocks = content_blocks(message.parts())
+        for call in message.tool_calls or ():
+            try:
+                arguments = json.loads(call.arguments) if call.arguments.strip() else {}
+            except ValueError:
+                arguments = {}
+            blocks.append({"type": "tool_use", "id": safe_id(call.id), "name": call.name, "input": arguments})
+        if out and out[-1]["role"] == message.role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": message.role, "content": blocks})
+    for turn in out:  # a lone text block is sent as plain text, as clients write it
+        if len(turn["content"]) == 1 and turn["content"][0]["type"] == "text":
+            turn["content"] = turn["content"][0]["text"]
+    return "\n\n".join(text for text in system if text), out
+
+
+def strict_schema(schema: Any) -> Any:
+    """A JSON Schema in the subset Anthropic's structured output takes: closed objects, anyOf for oneOf."""
+    if isinstance(schema, list):
+        return [strict_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {("anyOf" if key == "oneOf" else key): strict_schema(value) for key, value in schema.items()}
+    if out.get("type") == "object" and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
 class AnthropicAdapter(Adapter):
     kind = "anthropic"
     honours_should_retry = True
 
-    def url(self) -> str:
+    def url(self, call: ProviderCall) -> str:
         return f"{self.base_url}/v1/messages"
 
     def headers(self) -> dict[str, str]:
@@ -45,38 +120,65 @@ class AnthropicAdapter(Adapter):
             headers["x-api-key"] = self.api_key
         return headers
 
-    def body(self, call: ProviderCall, stream: bool) -> dict[str, Any]:
-        system = "\n\n".join(m.content for m in call.messages if m.role == "system")
-        body: dict[str, Any] = {
-            "model": call.model,
-            "max_tokens": call.max_tokens,
-            "messages": [{"role": m.role, "content": m.content} for m in call.messages if m.role != "system"],
-        }
+    def body(self, call: ProviderCall) -> dict[str, Any]:
+        request = call.request
+        system, messages = messages_body(request.messages)
+        body: dict[str, Any] = {"model": call.model, "max_tokens": call.max_tokens, "messages": messages,
+                                "stream": True}
         if system:
             body["system"] = system
-        if call.temperature is not None:
-            body["temperature"] = min(call.temperature, MAX_TEMPERATURE)
-        if call.stop:
-            body["stop_sequences"] = call.stop
-        if stream:
-            body["stream"] = True
+        thinking = request.reasoning_effort in EFFORTS
+        if not thinking:  # with thinking on, sampling parameters are refused
+            if request.temperature is not None:
+                body["temperature"] = min(request.temperature, MAX_TEMPERATURE)
+            elif request.top_p is not None:  # not together with temperature on recent models
+                body["top_p"] = request.top_p
+        if request.stop:
+            body["stop_sequences"] = request.stop
+        if request.user and "@" not in request.user:  # an opaque id only, never an email
+            body["metadata"] = {"user_id": request.user}
+        output_config: dict[str, Any] = {}
+        if thinking:
+            body["thinking"] = {"type": "adaptive"}
+            output_config["effort"] = EFFORTS[request.reasoning_effort or ""]
+        tools = [{"name": tool.name, "description": tool.description or "",
+                  "input_schema": tool.parameters or {"type": "object", "properties": {}},
+                  **({"strict": tool.strict} if tool.strict is not None else {})}
+                 for tool in request.tools or ()]
+        choice = request.tool_choice
+        tool_choice: dict[str, Any] | None = None
+        if choice is not None and tools:
+            tool_choice = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"},
+                           "function": {"type": "tool", "name": choice.name}}[choice.mode]
+        if request.parallel_tool_calls is False and tools and (tool_choice or {}).get("type") != "none":
+            tool_choice = {**(tool_choice or {"type": "auto"}), "disable_parallel_tool_use": True}
+        form = request.response_format
+        if form is not None and form.type == "json_schema":
+            output_config["format"] = {"type": "json_schema", "schema": strict_schema(form.schema or {})}
+        elif form is not None and form.type == "json_object":
+            if tools or thinking:  # a forced tool would override theirs: ask in words instead
+                body["system"] = (system + "\n\n" if system else "") + "Answer with one JSON object and nothing else."
+            else:
+                tools = [{"name": JSON_TOOL, "description": "Give the answer as a JSON object.",
+                          "input_schema": {"type": "object", "additionalProperties": True}}]
+                tool_choice = {"type": "tool", "name": JSON_TOOL}
+        if tools:
+            body["tools"] = tools
+        if tool_choice is not None:
+            body["tool_choice"] = tool_choice
+        if output_config:
+            body["output_config"] = output_config
         return body
-
-    def parse(self, data: Any) -> Completion:
-        text = "".join(block["text"] for block in data["content"] if block.get("type") == "text")
-        return Completion(
-            text=text,
-            finish_reason=STOP_REASONS.get(data.get("stop_reason"), "stop"),
-            usage=parse_usage(data.get("usage")),
-            model=data.get("model") or "",
-        )
 
     def error_detail(self, data: Any) -> str:
         error = data["error"]
         return f"{error.get('type')}: {error.get('message', '')}"
 
-    def stream_parser(self) -> StreamParser:
-        return AnthropicStreamParser()
+    def stream_parser(self, call: ProviderCall) -> StreamParser:
+        form = call.request.response_format
+        forced_json = (form is not None and form.type == "json_object" and not call.request.tools
+                       and call.request.reasoning_effort not in EFFORTS)
+        return AnthropicStreamParser(JSON_TOOL if forced_json else None)
 
 
 IN_BAND_ERRORS = {"overloaded_error": Outcome.OVERLOADED, "rate_limit_error": Outcome.RATE_LIMITED}
@@ -85,9 +187,12 @@ IN_BAND_ERRORS = {"overloaded_error": Outcome.OVERLOADED, "rate_limit_error": Ou
 class AnthropicStreamParser(StreamParser):
     """Named events: message_start, content blocks, message_delta (cumulative usage), message_stop."""
 
-    def __init__(self) -> None:
+    def __init__(self, json_tool: str | None = None) -> None:
         self._usage: dict[str, Any] = {}
         self._stop_reason: str | None = None
+        self._json_tool = json_tool  # the forced tool whose input is the answer's text
+        self._blocks: dict[int, tuple[str, int]] = {}  # block index -> (kind, tool index)
+        self._tools = ToolIndexes()
 
     def feed(self, event: str | None, data: str) -> list[StreamEvent]:
         if event == "ping":
@@ -96,14 +201,37 @@ class AnthropicStreamParser(StreamParser):
         kind = event or payload.get("type")
         if kind == "content_block_delta":
             delta = payload["delta"]
-            return [TextDelta(delta["text"])] if delta.get("type") == "text_delta" and delta.get("text") else []
+            block, tool = self._blocks.get(payload.get("index", 0), ("text", 0))
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                return [TextDelta(delta["text"])]
+            if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+                if block == "json":
+                    return [TextDelta(delta["partial_json"])]
+                if block == "tool_use":
+                    return [ToolCallDelta(tool, delta["partial_json"])]
+            return []  # thinking, signatures, citations: not part of the answer
+        if kind == "content_block_start":
+            content = payload.get("content_block") or {}
+            index = payload.get("index", 0)
+            if content.get("type") == "tool_use":
+                if content.get("name") == self._json_tool:
+                    self._blocks[index] = ("json", 0)
+                    return []
+                tool, _ = self._tools.index(index)
+                self._blocks[index] = ("tool_use", tool)
+                return [ToolCallDelta(tool, "", content.get("id") or f"toolu_{tool}", content.get("name") or "")]
+            self._blocks[index] = (content.get("type") or "text", 0)
+            return []
         if kind == "message_start":
             self._usage.update(payload["message"].get("usage") or {})
         elif kind == "message_delta":
             self._usage.update(payload.get("usage") or {})  # cumulative: later values replace earlier ones
             self._stop_reason = payload.get("delta", {}).get("stop_reason") or self._stop_reason
         elif kind == "message_stop":
-            return [StreamEnd(STOP_REASONS.get(self._stop_reason, "stop"), parse_usage(self._usage))]
+            reason = STOP_REASONS.get(self._stop_reason, "stop")
+            if self._json_tool and reason == "tool_calls":
+                reason = "stop"
+            return [Finish(reason), StreamEnd(parse_usage(self._usage))]
         elif kind == "error":
             error = payload.get("error") or {}
             raise ProviderError(

@@ -1,7 +1,10 @@
-"""What every wire protocol shares: the provider-neutral call and result, HTTP, and failure classes.
+"""What every wire protocol shares: the call, the events of an answer, HTTP, SSE and failure classes.
 
-A protocol module only maps: a `ProviderCall` to its request body, and its reply to a `Completion`.
-An adapter never retries and never fails over; it reports what happened as a `ProviderError`.
+Every chat call upstream streams, whether or not the client asked for a stream: the engine's first-token and
+stall timers then protect every call (a target that accepts the connection and sends nothing cannot eat the
+deadline), and an unstreamed answer is the collected stream. A protocol module only maps: a `ProviderCall` to
+its request body, and its events to the neutral `StreamEvent`s below. An adapter never retries and never fails
+over; it reports what happened as a `ProviderError`.
 """
 
 from __future__ import annotations
@@ -9,14 +12,15 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import aiohttp
 import orjson
 
 from switchboard.redact import redact
-from switchboard.schema import FinishReason, Message, Outcome, Usage
+from switchboard.request import EmbeddingRequest, Request
+from switchboard.schema import FinishReason, Outcome, Usage
 
 RETRYABLE = frozenset(
     {
@@ -33,37 +37,64 @@ DETAIL_LIMIT = 300
 
 @dataclass(frozen=True, slots=True)
 class ProviderCall:
+    """One request for one target: the model to ask, and the request as the engine prepared it."""
+
     model: str
-    messages: list[Message]
+    request: Request
     max_tokens: int
-    temperature: float | None = None
-    stop: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Completion:
-    text: str
-    finish_reason: FinishReason
-    usage: Usage | None  # None: the provider reported none
+class EmbeddingCall:
     model: str
+    request: EmbeddingRequest
 
 
+# -- the events of an answer, whatever the protocol --------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class TextDelta:
-    """A piece of the answer, from a stream."""
-
     text: str
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call. `index` counts tool calls only, densely from 0; `id` and `name` come once."""
+
+    index: int
+    arguments: str
+    id: str | None = None
+    name: str | None = None
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LogprobsDelta:
+    entries: list[dict[str, Any]]  # OpenAI's `logprobs.content` entries
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    reason: FinishReason
+    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class StreamEnd:
-    """A stream's clean end: it arrived with the protocol's own terminator."""
+    """A clean end: it arrived with the protocol's own terminator."""
 
-    finish_reason: FinishReason
     usage: Usage | None
 
 
-StreamEvent = TextDelta | StreamEnd
+StreamEvent = TextDelta | ToolCallDelta | LogprobsDelta | Finish | StreamEnd
+
+
+@dataclass(slots=True)
+class Embeddings:
+    vectors: list[list[float]]
+    usage: Usage | None
+    model: str = ""
 
 
 class StreamParser:
@@ -71,6 +102,24 @@ class StreamParser:
 
     def feed(self, event: str | None, data: str) -> list[StreamEvent]:
         raise NotImplementedError
+
+
+@dataclass(slots=True)
+class ToolIndexes:
+    """Dense 0-based tool-call indexes per choice, from whatever the protocol numbers its calls by."""
+
+    seen: dict[tuple[int, Any], int] = field(default_factory=dict)
+    counts: dict[int, int] = field(default_factory=dict)
+
+    def index(self, upstream: Any, choice: int = 0) -> tuple[int, bool]:
+        """(dense index, first time seen)."""
+        key = (choice, upstream)
+        if key in self.seen:
+            return self.seen[key], False
+        dense = self.counts.get(choice, 0)
+        self.counts[choice] = dense + 1
+        self.seen[key] = dense
+        return dense, True
 
 
 class ProviderError(Exception):
@@ -146,60 +195,56 @@ class Adapter:
         return self.base_url is not None and (self.api_key is not None or not self.key_required)
 
     # -- protocol mapping, per subclass -------------------------------------------------------
-    def url(self) -> str:
+    def url(self, call: ProviderCall) -> str:
         raise NotImplementedError
 
     def headers(self) -> dict[str, str]:
         raise NotImplementedError
 
-    def body(self, call: ProviderCall, stream: bool) -> dict[str, Any]:
+    def body(self, call: ProviderCall) -> dict[str, Any]:
+        """The streaming request body."""
         raise NotImplementedError
 
-    def parse(self, data: Any) -> Completion:
+    def stream_parser(self, call: ProviderCall) -> StreamParser:
         raise NotImplementedError
 
     def error_detail(self, data: Any) -> str:
         """The provider's own words for an error body."""
         return str(data)
 
-    def stream_parser(self) -> StreamParser:
+    def embeddings_url(self, call: EmbeddingCall) -> str:
+        raise ProviderError(Outcome.BAD_REQUEST, f"{self.kind} has no embeddings endpoint", retryable=False)
+
+    def embeddings_body(self, call: EmbeddingCall) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse_embeddings(self, data: Any, call: EmbeddingCall) -> Embeddings:
         raise NotImplementedError
 
     # -- HTTP ---------------------------------------------------------------------------------
-    def _post(self, session: aiohttp.ClientSession, call: ProviderCall, stream: bool) -> Any:
+    def _headers(self, stream: bool) -> dict[str, str]:
         headers = self.headers()
         headers["content-type"] = "application/json"
         if stream:
             headers["accept"] = "text/event-stream"
-        return session.post(self.url(), data=orjson.dumps(self.body(call, stream)), headers=headers)
-
-    async def complete(self, session: aiohttp.ClientSession, call: ProviderCall) -> Completion:
-        try:
-            async with self._post(session, call, stream=False) as response:
-                raw = await response.read()
-                if response.status != 200:
-                    raise self.status_error(response.status, response.headers, raw)
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
-            raise ProviderError(Outcome.CONNECT_ERROR, f"{type(error).__name__}: {error}") from None
-        try:
-            return self.parse(orjson.loads(raw))
-        except ProviderError:
-            raise
-        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
-            raise ProviderError(
-                Outcome.INVALID_RESPONSE, f"unreadable response body ({type(error).__name__})", status=200
-            ) from None
+        return headers
 
     async def stream(self, session: aiohttp.ClientSession, call: ProviderCall) -> AsyncIterator[StreamEvent]:
         """The answer as it arrives. Ends with one `StreamEnd`, or raises `ProviderError`.
 
         Closing this generator early closes the upstream connection, so nothing keeps running (or billing).
         """
-        parser = self.stream_parser()
+        parser = self.stream_parser(call)
         try:
-            async with self._post(session, call, stream=True) as response:
+            async with session.post(self.url(call), data=orjson.dumps(self.body(call)),
+                                    headers=self._headers(True)) as response:
                 if response.status != 200:
                     raise self.status_error(response.status, response.headers, await response.read())
+                if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                    raw = await response.read()
+                    raise ProviderError(Outcome.INVALID_RESPONSE, "asked for an event stream, got "
+                                        f"{response.headers.get('content-type') or 'no content type'}: "
+                                        f"{raw[:80]!r}", status=200)
                 async for event, data in sse_events(response.content):
                     for item in parser.feed(event, data):
                         yield item
@@ -208,6 +253,24 @@ class Adapter:
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
             raise ProviderError(Outcome.CONNECT_ERROR, f"stream broken: {type(error).__name__}", status=200) from None
         raise ProviderError(Outcome.CONNECT_ERROR, "stream cut before its end marker", status=200)
+
+    async def embed(self, session: aiohttp.ClientSession, call: EmbeddingCall) -> Embeddings:
+        try:
+            async with session.post(self.embeddings_url(call), data=orjson.dumps(self.embeddings_body(call)),
+                                    headers=self._headers(False)) as response:
+                raw = await response.read()
+                if response.status != 200:
+                    raise self.status_error(response.status, response.headers, raw)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+            raise ProviderError(Outcome.CONNECT_ERROR, f"{type(error).__name__}: {error}") from None
+        try:
+            return self.parse_embeddings(orjson.loads(raw), call)
+        except ProviderError:
+            raise
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+            raise ProviderError(
+                Outcome.INVALID_RESPONSE, f"unreadable response body ({type(error).__name__})", status=200
+            ) from None
 
     def status_error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ProviderError:
         outcome = outcome_for_status(status)
@@ -244,11 +307,11 @@ async def sse_events(lines: AsyncIterator[bytes]) -> AsyncIterator[tuple[str | N
             continue
         if line.startswith(":"):
             continue
-        field, _, value = line.partition(":")
+        name, _, value = line.partition(":")
         value = value.removeprefix(" ")
-        if field == "event":
+        if name == "event":
             event = value
-        elif field == "data":
+        elif name == "data":
             data.append(value)
     if data:
         yield event, "\n".join(data)

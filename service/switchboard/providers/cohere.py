@@ -1,4 +1,4 @@
-"""Cohere Chat v2."""
+"""Cohere Chat v2 and Embed v2."""
 
 from __future__ import annotations
 
@@ -6,74 +6,145 @@ from typing import Any
 
 from switchboard.providers.base import (
     Adapter,
-    Completion,
+    EmbeddingCall,
+    Embeddings,
+    Finish,
+    LogprobsDelta,
     ProviderCall,
     ProviderError,
     StreamEnd,
     StreamEvent,
     StreamParser,
     TextDelta,
+    ToolCallDelta,
+    ToolIndexes,
     load_event,
     token_count,
 )
+from switchboard.request import ImagePart, Message
 from switchboard.schema import FinishReason, Outcome, Usage
 
-MAX_TEMPERATURE = 1.0  # Cohere accepts 0-1
+MAX_TEMPERATURE = 1.0
+TOP_P = (0.01, 0.99)  # Cohere's `p`
+PENALTY = (0.0, 1.0)  # Cohere's penalties; OpenAI's run -2..2
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
     "COMPLETE": "stop",
     "STOP_SEQUENCE": "stop",
-    "TOOL_CALL": "stop",
+    "TOOL_CALL": "tool_calls",
     "MAX_TOKENS": "length",
     "ERROR": "error",
     "TIMEOUT": "error",
 }
 
 
+def _clamp(value: float, bounds: tuple[float, float]) -> float:
+    return min(max(value, bounds[0]), bounds[1])
+
+
+def message_body(message: Message) -> dict[str, Any]:
+    body: dict[str, Any] = {"role": message.role}
+    if message.role == "tool":
+        body["tool_call_id"] = message.tool_call_id
+        body["content"] = message.text()
+        return body
+    if isinstance(message.content, list):
+        body["content"] = [
+            {"type": "image_url", "image_url": {"url": part.url, **({"detail": part.detail} if part.detail else {})}}
+            if isinstance(part, ImagePart) else {"type": "text", "text": part.text}
+            for part in message.content
+        ]
+    elif message.content:  # omitted rather than null or "" beside tool calls
+        body["content"] = message.content
+    if message.tool_calls:
+        body["tool_calls"] = [{"id": call.id, "type": "function",
+                               "function": {"name": call.name, "arguments": call.arguments}}
+                              for call in message.tool_calls]
+    return body
+
+
 class CohereAdapter(Adapter):
     kind = "cohere"
 
-    def url(self) -> str:
+    def url(self, call: ProviderCall) -> str:
         return f"{self.base_url}/v2/chat"
 
     def headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
-    def body(self, call: ProviderCall, stream: bool) -> dict[str, Any]:
+    def body(self, call: ProviderCall) -> dict[str, Any]:
+        request = call.request
         body: dict[str, Any] = {
             "model": call.model,
-            "messages": [{"role": m.role, "content": m.content} for m in call.messages],
+            "messages": [message_body(m) for m in request.messages],
             "max_tokens": call.max_tokens,
-            "stream": stream,
+            "stream": True,
         }
-        if call.temperature is not None:
-            body["temperature"] = min(call.temperature, MAX_TEMPERATURE)
-        if call.stop:
-            body["stop_sequences"] = call.stop
+        if request.temperature is not None:
+            body["temperature"] = min(request.temperature, MAX_TEMPERATURE)
+        if request.top_p is not None:
+            body["p"] = _clamp(request.top_p, TOP_P)
+        if request.stop:
+            body["stop_sequences"] = request.stop
+        if request.seed is not None:
+            body["seed"] = request.seed
+        for name in ("frequency_penalty", "presence_penalty"):
+            value = getattr(request, name)
+            if value is not None:
+                body[name] = _clamp(value, PENALTY)
+        if request.logprobs:
+            body["logprobs"] = True
+        tools = list(request.tools or ())
+        choice = request.tool_choice
+        if choice is not None and choice.mode == "function":  # Cohere cannot name a tool: offer only that one
+            tools = [tool for tool in tools if tool.name == choice.name]
+        if tools:
+            body["tools"] = [{"type": "function", "function": {
+                "name": tool.name, "description": tool.description or "",
+                "parameters": tool.parameters or {"type": "object", "properties": {}},
+            }} for tool in tools]
+            if choice is not None and choice.mode in ("required", "function"):
+                body["tool_choice"] = "REQUIRED"
+            elif choice is not None and choice.mode == "none":
+                body["tool_choice"] = "NONE"
+        form = request.response_format
+        if form is not None and form.type != "text":
+            body["response_format"] = {"type": "json_object", **({"json_schema": form.schema} if form.schema else {})}
         return body
-
-    def parse(self, data: Any) -> Completion:
-        finish = data.get("finish_reason")
-        if finish in ("ERROR", "TIMEOUT"):
-            # A 200 that says the generation failed: the text is not an answer.
-            raise ProviderError(Outcome.SERVER_ERROR, f"finish_reason {finish}", status=200)
-        content = data["message"].get("content") or []
-        return Completion(
-            text="".join(block["text"] for block in content if block.get("type") == "text"),
-            finish_reason=FINISH_REASONS.get(finish, "stop"),
-            usage=parse_usage(data.get("usage")),
-            model="",
-        )
 
     def error_detail(self, data: Any) -> str:
         return str(data["message"])
 
-    def stream_parser(self) -> StreamParser:
+    def stream_parser(self, call: ProviderCall) -> StreamParser:
         return CohereStreamParser()
+
+    def embeddings_url(self, call: EmbeddingCall) -> str:
+        return f"{self.base_url}/v2/embed"
+
+    def embeddings_body(self, call: EmbeddingCall) -> dict[str, Any]:
+        request = call.request
+        body: dict[str, Any] = {"model": call.model, "texts": request.inputs,
+                                "input_type": request.input_type or "search_document",
+                                "embedding_types": ["float"]}
+        if request.dimensions is not None:
+            body["output_dimension"] = request.dimensions
+        return body
+
+    def parse_embeddings(self, data: Any, call: EmbeddingCall) -> Embeddings:
+        vectors = data["embeddings"]["float"]
+        if len(vectors) != len(call.request.inputs):
+            raise ProviderError(Outcome.INVALID_RESPONSE, f"{len(vectors)} vectors for {len(call.request.inputs)} "
+                                "inputs", status=200)
+        billed = (data.get("meta") or {}).get("billed_units") or {}
+        usage = Usage(input_tokens=token_count(billed.get("input_tokens"))) if billed else None
+        return Embeddings(vectors, usage, call.model)
 
 
 class CohereStreamParser(StreamParser):
     """Typed events; `message-end` carries the finish reason, usage, or an in-band error."""
+
+    def __init__(self) -> None:
+        self._tools = ToolIndexes()
 
     def feed(self, event: str | None, data: str) -> list[StreamEvent]:
         if data.strip() == "[DONE]":
@@ -81,16 +152,41 @@ class CohereStreamParser(StreamParser):
         payload = load_event(data)
         kind = payload.get("type")
         if kind == "content-delta":
-            text = payload["delta"]["message"]["content"].get("text")
-            return [TextDelta(text)] if text else []
+            message = (payload.get("delta") or {}).get("message") or {}
+            text = (message.get("content") or {}).get("text")
+            events: list[StreamEvent] = [TextDelta(text)] if text else []
+            logprobs = payload.get("logprobs")
+            if logprobs:
+                events.append(LogprobsDelta(cohere_logprobs(logprobs)))
+            return events
+        if kind in ("tool-call-start", "tool-call-delta"):
+            call = (((payload.get("delta") or {}).get("message") or {}).get("tool_calls")) or {}
+            function = call.get("function") or {}
+            dense, first = self._tools.index(payload.get("index", 0))
+            arguments = function.get("arguments") or ""
+            if first:
+                return [ToolCallDelta(dense, arguments, call.get("id") or f"call_{dense}", function.get("name") or "")]
+            return [ToolCallDelta(dense, arguments)] if arguments else []
         if kind == "message-end":
             delta = payload.get("delta") or {}
             finish = delta.get("finish_reason")
             if delta.get("error") or finish in ("ERROR", "TIMEOUT"):
                 outcome = Outcome.TIMEOUT if finish == "TIMEOUT" else Outcome.SERVER_ERROR
                 raise ProviderError(outcome, f"in-band error: {finish}: {delta.get('error', '')}", status=200)
-            return [StreamEnd(FINISH_REASONS.get(finish, "stop"), parse_usage(delta.get("usage")))]
-        return []
+            return [Finish(FINISH_REASONS.get(finish, "stop")), StreamEnd(parse_usage(delta.get("usage")))]
+        return []  # message-start, content-start/end, tool-plan-delta, tool-call-end, citations
+
+
+def cohere_logprobs(items: Any) -> list[dict[str, Any]]:
+    """Cohere's [{text, token_ids, logprobs}] as OpenAI-shaped entries (no alternatives)."""
+    entries: list[dict[str, Any]] = []
+    for item in items if isinstance(items, list) else [items]:
+        for token, logprob in zip(item.get("token_ids") or (), item.get("logprobs") or (), strict=False):
+            entries.append({"token": str(token), "logprob": logprob, "bytes": None, "top_logprobs": []})
+        if not item.get("token_ids") and item.get("text") is not None:
+            values = item.get("logprobs") or [0.0]
+            entries.append({"token": item["text"], "logprob": values[0], "bytes": None, "top_logprobs": []})
+    return entries
 
 
 def parse_usage(usage: Any) -> Usage | None:

@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions, and any OpenAI-compatible server (vLLM, llama.cpp)."""
+"""OpenAI Chat Completions and Embeddings, and any OpenAI-compatible server (vLLM, llama.cpp)."""
 
 from __future__ import annotations
 
@@ -6,28 +6,93 @@ from typing import Any
 
 from switchboard.providers.base import (
     Adapter,
-    Completion,
+    EmbeddingCall,
+    Embeddings,
+    Finish,
+    LogprobsDelta,
     ProviderCall,
     ProviderError,
     StreamEnd,
     StreamEvent,
     StreamParser,
     TextDelta,
+    ToolCallDelta,
+    ToolIndexes,
     load_event,
     token_count,
 )
+from switchboard.request import ImagePart, Message, Request
 from switchboard.schema import FinishReason, Outcome, Usage
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
     "stop": "stop",
     "length": "length",
     "content_filter": "content_filter",
-    "tool_calls": "stop",
-    "function_call": "stop",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
     "repetition": "stop",  # vLLM
     "abort": "error",  # vLLM
     "error": "error",  # vLLM
 }
+
+
+def message_body(message: Message) -> dict[str, Any]:
+    body: dict[str, Any] = {"role": message.role}
+    if isinstance(message.content, list):
+        body["content"] = [
+            {"type": "image_url", "image_url": {"url": part.url, **({"detail": part.detail} if part.detail else {})}}
+            if isinstance(part, ImagePart) else {"type": "text", "text": part.text}
+            for part in message.content
+        ]
+    else:
+        body["content"] = message.content
+    if message.tool_calls:
+        body["tool_calls"] = [{"id": call.id, "type": "function",
+                               "function": {"name": call.name, "arguments": call.arguments}}
+                              for call in message.tool_calls]
+    if message.tool_call_id is not None:
+        body["tool_call_id"] = message.tool_call_id
+    if message.name is not None and message.role != "tool":
+        body["name"] = message.name
+    return body
+
+
+def request_body(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """The sampling parameters, tools and response format in OpenAI's form (shared with the front door)."""
+    for name in ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty", "logit_bias", "user",
+                 "reasoning_effort", "parallel_tool_calls"):
+        value = getattr(request, name)
+        if value is not None:
+            body[name] = value
+    if request.stop:
+        body["stop"] = request.stop
+    if request.n > 1:
+        body["n"] = request.n
+    if request.logprobs:
+        body["logprobs"] = True
+        if request.top_logprobs is not None:
+            body["top_logprobs"] = request.top_logprobs
+    if request.tools:
+        body["tools"] = [{"type": "function", "function": {
+            "name": tool.name,
+            **({"description": tool.description} if tool.description is not None else {}),
+            **({"parameters": tool.parameters} if tool.parameters is not None else {}),
+            **({"strict": tool.strict} if tool.strict is not None else {}),
+        }} for tool in request.tools]
+    choice = request.tool_choice
+    if choice is not None:
+        body["tool_choice"] = ({"type": "function", "function": {"name": choice.name}} if choice.mode == "function"
+                               else choice.mode)
+    form = request.response_format
+    if form is not None:
+        if form.type == "json_schema":
+            spec: dict[str, Any] = {"name": form.name or "response", "schema": form.schema}
+            if form.strict is not None:
+                spec["strict"] = form.strict
+            body["response_format"] = {"type": "json_schema", "json_schema": spec}
+        else:
+            body["response_format"] = {"type": form.type}
+    return body
 
 
 class OpenAIAdapter(Adapter):
@@ -35,37 +100,21 @@ class OpenAIAdapter(Adapter):
     honours_should_retry = True
     max_tokens_field = "max_completion_tokens"  # `max_tokens` is deprecated and refused by o-series models
 
-    def url(self) -> str:
+    def url(self, call: ProviderCall) -> str:
         return f"{self.base_url}/chat/completions"
 
     def headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
-    def body(self, call: ProviderCall, stream: bool) -> dict[str, Any]:
+    def body(self, call: ProviderCall) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": call.model,
-            "messages": [{"role": m.role, "content": m.content} for m in call.messages],
+            "messages": [message_body(m) for m in call.request.messages],
             self.max_tokens_field: call.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
         }
-        if call.temperature is not None:
-            body["temperature"] = call.temperature
-        if call.stop:
-            body["stop"] = call.stop
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
-        return body
-
-    def parse(self, data: Any) -> Completion:
-        if data.get("error"):
-            raise ProviderError(Outcome.SERVER_ERROR, f"error in a 200 body: {self.error_detail(data)}", status=200)
-        choice = data["choices"][0]
-        return Completion(
-            text=choice["message"].get("content") or "",
-            finish_reason=FINISH_REASONS.get(choice.get("finish_reason"), "stop"),
-            usage=parse_usage(data.get("usage")),
-            model=data.get("model") or "",
-        )
+        return request_body(call.request, body)
 
     def error_detail(self, data: Any) -> str:
         error = data.get("error", data) if isinstance(data, dict) else data
@@ -75,9 +124,30 @@ class OpenAIAdapter(Adapter):
             return f"{'/'.join(kinds)}: {message}" if kinds else str(message)
         return str(error)  # vLLM's 401 body is {"error": "Unauthorized"}
 
-
-    def stream_parser(self) -> StreamParser:
+    def stream_parser(self, call: ProviderCall) -> StreamParser:
         return OpenAIStreamParser(self)
+
+    def embeddings_url(self, call: EmbeddingCall) -> str:
+        return f"{self.base_url}/embeddings"
+
+    def embeddings_body(self, call: EmbeddingCall) -> dict[str, Any]:
+        request = call.request
+        body: dict[str, Any] = {"model": call.model, "input": request.inputs, "encoding_format": "float"}
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
+        if request.user is not None:
+            body["user"] = request.user
+        return body
+
+    def parse_embeddings(self, data: Any, call: EmbeddingCall) -> Embeddings:
+        items = sorted(data["data"], key=lambda item: item["index"])
+        if len(items) != len(call.request.inputs):
+            raise ProviderError(Outcome.INVALID_RESPONSE, f"{len(items)} vectors for {len(call.request.inputs)} "
+                                "inputs", status=200)
+        usage = data.get("usage") or {}
+        tokens = token_count(usage.get("prompt_tokens"))
+        return Embeddings([item["embedding"] for item in items],
+                          Usage(input_tokens=tokens) if usage else None, data.get("model") or "")
 
 
 class OpenAIStreamParser(StreamParser):
@@ -85,12 +155,12 @@ class OpenAIStreamParser(StreamParser):
 
     def __init__(self, adapter: OpenAIAdapter) -> None:
         self._adapter = adapter
-        self._finish: str | None = None
         self._usage: Usage | None = None
+        self._tools = ToolIndexes()
 
     def feed(self, event: str | None, data: str) -> list[StreamEvent]:
         if data.strip() == "[DONE]":
-            return [StreamEnd(FINISH_REASONS.get(self._finish, "stop"), self._usage)]
+            return [StreamEnd(self._usage)]
         chunk = load_event(data)
         if chunk.get("error"):
             raise ProviderError(
@@ -100,13 +170,25 @@ class OpenAIStreamParser(StreamParser):
             self._usage = parse_usage(chunk["usage"])
         events: list[StreamEvent] = []
         for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue
-            text = (choice.get("delta") or {}).get("content")
+            index = choice.get("index", 0)
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
             if text:
-                events.append(TextDelta(text))
+                events.append(TextDelta(text, index))
+            for call in delta.get("tool_calls") or ():
+                dense, first = self._tools.index(call.get("index", 0), index)
+                function = call.get("function") or {}
+                arguments = function.get("arguments") or ""
+                if first:
+                    events.append(ToolCallDelta(dense, arguments, call.get("id") or f"call_{dense}",
+                                                function.get("name") or "", index))
+                elif arguments:
+                    events.append(ToolCallDelta(dense, arguments, choice=index))
+            logprobs = choice.get("logprobs")
+            if logprobs and logprobs.get("content"):
+                events.append(LogprobsDelta(logprobs["content"], index))
             if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
+                events.append(Finish(FINISH_REASONS.get(choice["finish_reason"], "stop"), index))
         return events
 
 

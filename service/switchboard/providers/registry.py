@@ -7,8 +7,10 @@ protocol is one adapter module under `providers/` and one entry here.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Capability(StrEnum):
@@ -35,6 +37,7 @@ class ProviderKind:
     key_required: bool  # a hosted API: without a key the target is skipped (and infra stores one)
     # What the wire protocol can express; a model may declare less, never more.
     capabilities: frozenset[Capability]
+    adapter: str  # "module:Class" of its adapter, imported when a provider of this kind is built
     embeddings: bool = False  # the protocol has an embeddings endpoint
 
 
@@ -44,17 +47,18 @@ KINDS: dict[str, ProviderKind] = {
     kind.name: kind
     for kind in (
         ProviderKind("openai", "openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1", True,
-                     _ALL, embeddings=True),
+                     _ALL, "switchboard.providers.openai:OpenAIAdapter", embeddings=True),
         ProviderKind("anthropic", "anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
                      "https://api.anthropic.com", True,
-                     frozenset({Capability.TOOLS, Capability.VISION, Capability.JSON_SCHEMA, Capability.REASONING})),
+                     frozenset({Capability.TOOLS, Capability.VISION, Capability.JSON_SCHEMA, Capability.REASONING}),
+                     "switchboard.providers.anthropic:AnthropicAdapter"),
         ProviderKind("cohere", "cohere", "CO_API_KEY", "CO_API_URL", "https://api.cohere.com", True,
                      frozenset({Capability.TOOLS, Capability.VISION, Capability.JSON_SCHEMA, Capability.LOGPROBS,
                                 Capability.SEED, Capability.PENALTIES, Capability.REASONING}),
-                     embeddings=True),
+                     "switchboard.providers.cohere:CohereAdapter", embeddings=True),
         # vLLM, llama.cpp and any other OpenAI-compatible server: the self-hosted tier.
         ProviderKind("openai_compatible", "vllm", "VLLM_API_KEY", "VLLM_BASE_URL", None, False, _ALL,
-                     embeddings=True),
+                     "switchboard.providers.openai:OpenAICompatibleAdapter", embeddings=True),
     )
 }
 
@@ -62,3 +66,9 @@ KINDS: dict[str, ProviderKind] = {
 def hosted_kinds() -> list[ProviderKind]:
     """The kinds whose API needs a key of ours (the ones the infrastructure keeps in Secrets Manager)."""
     return [kind for kind in KINDS.values() if kind.key_required]
+
+
+def adapter_class(kind: str) -> Any:
+    """The adapter class of a kind (imported here, so the registry itself imports nothing)."""
+    module, _, name = KINDS[kind].adapter.partition(":")
+    return getattr(importlib.import_module(module), name)

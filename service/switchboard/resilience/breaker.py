@@ -51,6 +51,12 @@ class CircuitBreaker:
             return True
         return False
 
+    def retry_in(self) -> float:
+        """Seconds until a call may be let through again (0 while closed or ready to probe)."""
+        if self._opened_at is None:
+            return 0.0
+        return max(self.cooldown_s - (self._clock() - self._opened_at), 0.0)
+
     def record_success(self) -> None:
         self._failures = 0
         self._opened_at = None
@@ -70,7 +76,8 @@ class CircuitBreaker:
 class Breakers(Protocol):
     """The breakers of every `provider:model` target. In memory, or in Redis so that replicas agree."""
 
-    async def allow(self, key: str) -> bool: ...
+    async def admit(self, key: str) -> float | None:
+        """None: call it now. A number: the breaker is open; seconds until a probe may go."""
 
     async def record_success(self, key: str) -> None: ...
 
@@ -97,8 +104,9 @@ class MemoryBreakers:
             )
         return breaker
 
-    async def allow(self, key: str) -> bool:
-        return self[key].allow()
+    async def admit(self, key: str) -> float | None:
+        breaker = self[key]
+        return None if breaker.allow() else breaker.retry_in()
 
     async def record_success(self, key: str) -> None:
         self[key].record_success()

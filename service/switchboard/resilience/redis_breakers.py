@@ -9,6 +9,8 @@ breakers rather than failing requests.
 
 from __future__ import annotations
 
+import time
+
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -17,18 +19,22 @@ from switchboard.logs import log
 from switchboard.resilience.breaker import BreakerState, MemoryBreakers
 
 PREFIX = "sb:breaker:"
+PROBE_WAIT_S = 1.0  # what a skipped caller is told while another replica probes
 NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 "
 
 # ARGV: cooldown_s, probe lease_s. Returns 1 (closed, no failures: go), 3 (closed with failures: go),
-# 2 (half-open: you are the probe), 0 (open: skip).
+# 2 (half-open: you are the probe), -1 - N (open: skip; a probe may go in N milliseconds), or 0 (skip: another
+# replica's probe is in flight).
 ALLOW = NOW + """
 local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
 if opened == 0 then
   if tonumber(redis.call('HGET', KEYS[1], 'failures') or '0') > 0 then return 3 end
   return 1
 end
-if now - opened < tonumber(ARGV[1]) then return 0 end
-if tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0') > now then return 0 end
+local left = tonumber(ARGV[1]) - (now - opened)
+if left > 0 then return -1 - math.floor(left * 1000) end
+local probe = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
+if probe > now then return 0 end
 redis.call('HSET', KEYS[1], 'probe_until', now + tonumber(ARGV[2]))
 return 2
 """
@@ -73,24 +79,39 @@ class RedisBreakers:
         # Targets whose last `allow` here saw failures or a probe: only their successes need a write.
         # A target seen clean skips the reset, saving a round trip on nearly every request.
         self._dirty: set[str] = set()
+        self._open_until: dict[str, float] = {}  # monotonic time until which a target is known to be open
 
     def _unreachable(self, error: Exception) -> None:
         if not self._degraded:
             log.warning("breakers_in_memory", reason=f"Redis unreachable: {type(error).__name__}")
         self._degraded = True
 
-    async def allow(self, key: str) -> bool:
+    async def admit(self, key: str) -> float | None:
+        # An open breaker stays open until its cooldown ends: no need to ask Redis again before then, so a
+        # request that finds every target open is refused without a round trip.
+        open_until = self._open_until.get(key)
+        if open_until is not None:
+            left = open_until - time.monotonic()
+            if left > 0:
+                return left
+            del self._open_until[key]
         try:
-            verdict = await self._allow(keys=[PREFIX + key], args=[self._config.cooldown_s, self._lease])
+            verdict = int(await self._allow(keys=[PREFIX + key], args=[self._config.cooldown_s, self._lease]))
         except (RedisError, OSError) as error:
             self._unreachable(error)
-            return await self._fallback.allow(key)
+            return await self._fallback.admit(key)
         self._degraded = False
         if verdict == 1:
             self._dirty.discard(key)
         else:
             self._dirty.add(key)
-        return bool(verdict)
+        if verdict == 0:
+            return PROBE_WAIT_S  # another replica's probe decides soon; not remembered here
+        if verdict < 0:
+            left = (-verdict - 1) / 1000
+            self._open_until[key] = time.monotonic() + left  # nothing can close it before its cooldown ends
+            return left
+        return None
 
     async def record_success(self, key: str) -> None:
         if key not in self._dirty and not self._degraded:
@@ -104,6 +125,7 @@ class RedisBreakers:
 
     async def record_failure(self, key: str) -> None:
         self._dirty.add(key)
+        self._open_until.pop(key, None)
         try:
             await self._failure(keys=[PREFIX + key], args=[self._config.failure_threshold, self._ttl])
         except (RedisError, OSError) as error:
@@ -129,5 +151,3 @@ class RedisBreakers:
         return {target: BreakerState(value.decode() if isinstance(value, bytes) else value)
                 for target, value in zip(self._targets, values, strict=True)}
 
-    async def aclose(self) -> None:
-        await self._redis.aclose()

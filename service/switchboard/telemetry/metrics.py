@@ -5,7 +5,6 @@ With several worker processes set PROMETHEUS_MULTIPROC_DIR (prometheus-client's 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from prometheus_client import (
@@ -41,6 +40,18 @@ TOKENS = Counter("switchboard_tokens", "Tokens, by target and kind (input, outpu
                  ["provider", "model", "kind"])
 COST = Counter("switchboard_cost_usd", "Cost in USD, by target, route and tenant.",
                ["provider", "model", "route", "tenant"])
+DECISION_SECONDS = Histogram("switchboard_decision_duration_seconds", "Routing decisions (rules and classifier).",
+                             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1))
+INFERRED = Counter("switchboard_inferred", "Requests the classifier labelled, by inferred task type and complexity.",
+                   ["task_type", "complexity"])
+CACHE = Counter("switchboard_cache", "Cache lookups, by route, tenant and result (hit, semantic-hit, miss, bypass).",
+                ["route", "tenant", "result"])
+CACHE_SAVED = Counter("switchboard_cache_saved_usd", "USD not spent thanks to cache hits, by route and tenant.",
+                      ["route", "tenant"])
+LIMITED = Counter("switchboard_limited", "Requests refused by a caller limit, by tenant and code.", ["tenant", "code"])
+SHED = Counter("switchboard_shed", "Requests refused at once because the worker was at server.max_in_flight.")
+IN_FLIGHT = Gauge("switchboard_in_flight", "Requests in flight in this worker.", multiprocess_mode="livesum")
+HEDGES = Counter("switchboard_hedges", "Hedged attempts started, by the provider they hedged.", ["provider"])
 BREAKER_STATE = Gauge("switchboard_breaker_state", "Circuit breaker per target: 0 closed, 1 half-open, 2 open.",
                       ["target"], multiprocess_mode="max")
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
@@ -71,8 +82,9 @@ def tenant_label(value: object) -> str:
     return "other"
 
 
-def exposition() -> tuple[bytes, str]:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+def exposition(multiprocess: bool = False) -> tuple[bytes, str]:
+    """The metrics text; `multiprocess`: gathered from every worker (PROMETHEUS_MULTIPROC_DIR is set)."""
+    if multiprocess:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST

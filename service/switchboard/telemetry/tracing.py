@@ -25,8 +25,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
-GEN_AI_SYSTEM = {"openai": "openai", "anthropic": "anthropic", "cohere": "cohere", "openai_compatible": "vllm"}
-
 _tracer: trace.Tracer | None = None
 record_content = False
 
@@ -66,11 +64,11 @@ def extract(headers: Mapping[str, str]) -> Context | None:
 
 
 def start(name: str, parent: Context | None = None, kind: trace.SpanKind = trace.SpanKind.INTERNAL,
-          attributes: Mapping[str, Any] | None = None) -> trace.Span | None:
+          attributes: Mapping[str, Any] | None = None, start_time: int | None = None) -> trace.Span | None:
     """A span that the caller ends; None when tracing is off."""
     if _tracer is None:
         return None
-    return _tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+    return _tracer.start_span(name, context=parent, kind=kind, attributes=attributes, start_time=start_time)
 
 
 def context_of(span: trace.Span | None, parent: Context | None = None) -> Context | None:
@@ -83,11 +81,12 @@ def trace_id(span: trace.Span | None) -> str | None:
     return format(span.get_span_context().trace_id, "032x")
 
 
-def end(span: trace.Span | None, attributes: Mapping[str, Any] | None = None, error: str | None = None) -> None:
+def end(span: trace.Span | None, attributes: Mapping[str, Any] | None = None, error: str | None = None,
+        end_time: int | None = None) -> None:
     if span is None:
         return
     if attributes:
         span.set_attributes({k: v for k, v in attributes.items() if v is not None})
     if error:
         span.set_status(trace.Status(trace.StatusCode.ERROR, error))
-    span.end()
+    span.end(end_time=end_time)

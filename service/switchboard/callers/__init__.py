@@ -1,0 +1,1 @@
+"""Callers: API keys (stored as keyed hashes), tenants and tiers, rate limits and budgets."""

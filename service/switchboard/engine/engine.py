@@ -1,0 +1,468 @@
+"""The engine owns every attempt: the chain walk, capability and breaker checks, retries with backoff, the
+first-token and stall timers, hedging, the stream's commit point and its failure after that point.
+
+Every attempt, and every target skipped without one, becomes an `Attempt` on the request's context, however
+the request ends. The engine never picks an HTTP status (`errors.chain_error` does) and never builds spans
+(telemetry subscribes to its hooks).
+
+Timers. Every chat call upstream streams. Until its first token a call has `first_token_s`, but never more
+than half the time left while other targets follow (so a target that accepts the connection and sends
+nothing cannot eat the deadline); a target that timed out is not retried while others follow. After the first
+token, `stall_s` bounds each silence, so a long answer that keeps coming is never cut, streamed or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from switchboard.config import TargetRef
+from switchboard.engine.answer import Answer
+from switchboard.engine.context import RequestContext
+from switchboard.engine.hooks import Hooks
+from switchboard.engine.targets import Targets
+from switchboard.errors import ChainFailed, StreamBroken
+from switchboard.providers.base import (
+    RETRYABLE,
+    Adapter,
+    EmbeddingCall,
+    Embeddings,
+    ProviderCall,
+    ProviderError,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+)
+from switchboard.request import EmbeddingRequest, Request
+from switchboard.resilience.breaker import Breakers
+from switchboard.resilience.retry import RetryPolicy
+from switchboard.routing.plan import Plan
+from switchboard.schema import Attempt, Outcome
+from switchboard.tasks import background
+
+# The outcomes worth a retry say something about the target's health: they count towards opening its breaker.
+BREAKER_FAILURES = RETRYABLE
+
+
+@dataclass(slots=True)
+class Success:
+    """An attempt past its commit point (a stream's first token), or, collected, at its end."""
+
+    target: TargetRef
+    request: Request  # as sent to the target (parameters it may not take are dropped)
+    answer: Answer
+    first: list[StreamEvent]  # the events up to and including the commit point
+    events: AsyncGenerator[StreamEvent, None]  # the rest, straight from the adapter
+    attempt: int  # its index in the context's attempts
+    started: float
+
+
+@dataclass(slots=True)
+class Embedded:
+    target: TargetRef
+    result: Embeddings
+
+
+@dataclass(slots=True)
+class _Hedge:
+    lost: bool = False  # set before cancelling the slower attempt of a hedged pair
+
+
+@dataclass(slots=True)
+class _Skip:
+    """Targets skipped without a call; the soonest a skipped breaker will let a probe through."""
+
+    retry_in: list[float] = field(default_factory=list)
+
+
+def _commits(event: StreamEvent) -> bool:
+    return (isinstance(event, TextDelta) and bool(event.text)) or isinstance(event, ToolCallDelta | StreamEnd)
+
+
+class Engine:
+    def __init__(
+        self,
+        adapters: Mapping[str, Adapter],
+        breakers: Breakers,
+        policy: RetryPolicy,
+        targets: Targets,
+        session: Callable[[], aiohttp.ClientSession],
+        hooks: Hooks,
+        default_max_tokens: int,
+        attempt_s: float,
+    ) -> None:
+        self.adapters = adapters
+        self.breakers = breakers
+        self.targets = targets
+        self._policy = policy
+        self._session = session
+        self._hooks = hooks
+        self._default_max_tokens = default_max_tokens
+        self._attempt_s = attempt_s
+
+    # -- chat -------------------------------------------------------------------------------------
+    async def complete(self, ctx: RequestContext, request: Request, plan: Plan) -> Success:
+        """Walk the chain until one target's whole answer is in. A break mid-answer still fails over."""
+        return await self._walk(ctx, request, plan, collect=True)
+
+    async def open_stream(self, ctx: RequestContext, request: Request, plan: Plan) -> Success:
+        """Walk the chain until one target's answer reaches its first token: the commit point."""
+        return await self._walk(ctx, request, plan, collect=False)
+
+    async def rest(self, ctx: RequestContext, plan: Plan, success: Success) -> AsyncGenerator[StreamEvent, None]:
+        """The committed stream after its first events, under the stall timer. A failure here raises
+        `StreamBroken` after recording how far the attempt got; it is never a clean end."""
+        events, answer = success.events, success.answer
+        failure: ProviderError | None = None
+        try:
+            while not answer.ended:
+                left = ctx.left()
+                budget = min(plan.stall_s, max(left, 0.0))
+                try:
+                    async with asyncio.timeout(budget):
+                        event = await anext(events)
+                except TimeoutError:
+                    outcome = Outcome.TIMEOUT if plan.stall_s < left else Outcome.DEADLINE_EXCEEDED
+                    failure = ProviderError(outcome, f"stream stalled: no chunk within {budget:.2f}s")
+                    break
+                except ProviderError as error:
+                    failure = error
+                    break
+                except StopAsyncIteration:
+                    failure = ProviderError(Outcome.CONNECT_ERROR, "stream ended without an end marker")
+                    break
+                answer.add(event)
+                yield event
+        except (GeneratorExit, asyncio.CancelledError):
+            self._amend(ctx, success, Outcome.CLIENT_CLOSED, "the client went away")
+            raise
+        finally:
+            await events.aclose()  # closes the upstream connection if it is still open
+        if failure is not None:
+            self._amend(ctx, success, failure.outcome, failure.detail)
+            if failure.outcome in BREAKER_FAILURES:
+                await self.breakers.record_failure(success.target.key)
+            raise StreamBroken(success.target.key, failure.detail)
+
+    @staticmethod
+    def _amend(ctx: RequestContext, success: Success, outcome: Outcome, detail: str) -> None:
+        attempt = ctx.attempts[success.attempt]
+        ctx.attempts[success.attempt] = attempt.model_copy(update={
+            "outcome": outcome, "detail": f"after {success.answer.chars} characters: {detail}"})
+
+    async def _walk(self, ctx: RequestContext, request: Request, plan: Plan, collect: bool) -> Success:
+        needs = request.needs()
+        skip = _Skip()
+        targets = plan.targets
+        index = 0
+        while index < len(targets):
+            target = targets[index]
+            if ctx.left() <= 0:
+                self._skipped(ctx, target, Outcome.DEADLINE_EXCEEDED, "no time left")
+                break
+            call = await self._chat_call(ctx, target, request, needs, skip)
+            index += 1
+            if call is None:
+                continue
+            last = index == len(targets)
+            if plan.hedge_after_s is not None and not last:
+                success, index = await self._hedged(ctx, plan, target, call, index, needs, skip, collect)
+            else:
+                success = await self._try_target(ctx, plan, target, call, last, collect)
+            if success is not None:
+                return success
+            if ctx.attempts and ctx.attempts[-1].outcome is Outcome.DEADLINE_EXCEEDED:
+                break
+        raise ChainFailed(ctx.attempts, min(skip.retry_in) if skip.retry_in else None)
+
+    async def _chat_call(self, ctx: RequestContext, target: TargetRef, request: Request, needs: frozenset[Any],
+                         skip: _Skip) -> ProviderCall | None:
+        """The call for one target, or None (recorded) when the target is skipped without one."""
+        adapter = self.adapters[target.provider]
+        spec = self.targets.spec(target)
+        max_tokens = request.max_tokens or self._default_max_tokens
+        if spec.max_output_tokens is not None:
+            max_tokens = min(max_tokens, spec.max_output_tokens)
+        fit = self.targets.fit(target, request, needs, max_tokens)
+        if fit.missing:
+            self._skipped(ctx, target, Outcome.UNSUPPORTED, f"cannot serve {', '.join(fit.missing)}",
+                          list(fit.missing))
+            return None
+        if not await self._admit(ctx, target, adapter, skip):
+            return None
+        sent = request.without(fit.drop) if fit.drop else request
+        return ProviderCall(target.model, sent, max_tokens)
+
+    async def _admit(self, ctx: RequestContext, target: TargetRef, adapter: Adapter, skip: _Skip) -> bool:
+        if adapter.base_url is None:
+            self._skipped(ctx, target, Outcome.UNAVAILABLE, "no base URL")
+            return False
+        if not adapter.usable:
+            self._skipped(ctx, target, Outcome.SKIPPED_NO_KEY, "no API key configured")
+            return False
+        retry_in = await self.breakers.admit(target.key)
+        if retry_in is not None:
+            skip.retry_in.append(retry_in)
+            self._skipped(ctx, target, Outcome.CIRCUIT_OPEN, f"breaker open; a probe may go in {retry_in:.1f}s")
+            return False
+        return True
+
+    async def _hedged(
+        self, ctx: RequestContext, plan: Plan, target: TargetRef, call: ProviderCall, index: int,
+        needs: frozenset[Any], skip: _Skip, collect: bool,
+    ) -> tuple[Success | None, int]:
+        """Run `target`; if it has no first token after `hedge_after_s`, start the next usable target too.
+        The first to produce a token wins; the other is cancelled and recorded as `hedge_lost`."""
+        assert plan.hedge_after_s is not None
+        flags = [_Hedge()]
+        tasks = [asyncio.ensure_future(self._try_target(ctx, plan, target, call, False, False, flags[0]))]
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=plan.hedge_after_s)
+            if not done:
+                while index < len(plan.targets):
+                    second = plan.targets[index]
+                    index += 1
+                    second_call = await self._chat_call(ctx, second, call.request, needs, skip)
+                    if second_call is not None:
+                        flags.append(_Hedge())
+                        tasks.append(asyncio.ensure_future(self._try_target(
+                            ctx, plan, second, second_call, index == len(plan.targets), False, flags[1], True)))
+                        break
+            winner: Success | None = None
+            pending = set(tasks)
+            while pending and winner is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                winner = next((task.result() for task in done if task.result() is not None), None)
+            for task, flag in zip(tasks, flags, strict=True):
+                if not task.done():
+                    flag.lost = True
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        if winner is not None and collect:
+            try:
+                await self._collect(ctx, plan, winner)
+            except ProviderError as failure:
+                self._amend(ctx, winner, failure.outcome, failure.detail)
+                await self._after_failure(winner.target.key, failure)
+                return None, index
+        return winner, index
+
+    async def _try_target(
+        self, ctx: RequestContext, plan: Plan, target: TargetRef, call: ProviderCall, last: bool, collect: bool,
+        hedge: _Hedge | None = None, hedged: bool = False,
+    ) -> Success | None:
+        """Attempts on one target, with retries, until one succeeds or the target is given up."""
+        adapter = self.adapters[target.provider]
+        key = target.key
+        wait_s = 0.0
+        retries = 0
+        while True:
+            left = ctx.left()
+            budget = min(plan.first_token_s, max(left if last else left / 2, 0.0))
+            started = time.perf_counter()
+            token = self._hooks.attempt_started(ctx, target, adapter.kind, "chat")
+            try:
+                success = await self._open(ctx, plan, target, adapter, call, budget, left)
+                if collect:
+                    await self._collect(ctx, plan, success)
+            except ProviderError as error:
+                failure = error
+            except BaseException:
+                # Cancelled: the client went away, or the other attempt of a hedge answered first. This says
+                # nothing of the target; released in the background, since this task may not await any more.
+                background(self.breakers.release(key))
+                lost = hedge is not None and hedge.lost
+                self._record(ctx, Attempt(provider=target.provider, model=target.model,
+                                          outcome=Outcome.HEDGE_LOST if lost else Outcome.CLIENT_CLOSED,
+                                          wait_ms=round(wait_s * 1000, 3), latency_ms=_ms(started),
+                                          detail="cancelled: the hedged attempt answered first" if lost
+                                          else "cancelled", hedged=hedged), token)
+                raise
+            else:
+                await self.breakers.record_success(key)
+                success.started = started
+                success.attempt = len(ctx.attempts)
+                self._record(ctx, Attempt(provider=target.provider, model=target.model, outcome=Outcome.OK,
+                                          status=200, wait_ms=round(wait_s * 1000, 3), latency_ms=_ms(started),
+                                          hedged=hedged), token)
+                return success
+
+            self._record(ctx, Attempt(provider=target.provider, model=target.model, outcome=failure.outcome,
+                                      status=failure.status, wait_ms=round(wait_s * 1000, 3),
+                                      latency_ms=_ms(started), detail=failure.detail, hedged=hedged), token)
+            if failure.outcome is Outcome.DEADLINE_EXCEEDED:
+                await self.breakers.release(key)
+                return None
+            await self._after_failure(key, failure)
+            if failure.outcome is Outcome.TIMEOUT and not last:
+                return None  # it sent nothing in time: the next target is a better bet than another wait
+            if not failure.retryable or retries >= self._policy.max_retries:
+                return None
+            if await self.breakers.admit(key) is not None:
+                return None
+            wait_s = self._policy.delay(retries, failure.retry_after_s)
+            left = ctx.left()
+            if wait_s >= left:
+                self._amend_last(ctx, f"{failure.detail}; wait {wait_s:.2f}s exceeds {left:.2f}s left: failing over")
+                await self.breakers.release(key)
+                return None
+            await asyncio.sleep(wait_s)
+            retries += 1
+
+    async def _after_failure(self, key: str, failure: ProviderError) -> None:
+        if failure.outcome in BREAKER_FAILURES:
+            await self.breakers.record_failure(key)
+        else:
+            await self.breakers.release(key)
+
+    async def _open(self, ctx: RequestContext, plan: Plan, target: TargetRef, adapter: Adapter,
+                    call: ProviderCall, budget: float, left: float) -> Success:
+        """One attempt up to its first token, within `budget`."""
+        events = adapter.stream(self._session(), call)
+        answer = Answer()
+        first: list[StreamEvent] = []
+        try:
+            async with asyncio.timeout(budget):
+                async for event in events:
+                    answer.add(event)
+                    first.append(event)
+                    if _commits(event):
+                        break
+                else:
+                    raise ProviderError(Outcome.CONNECT_ERROR, "stream ended without an end marker", status=200)
+        except TimeoutError:
+            await events.aclose()
+            cut_by_deadline = budget >= left
+            raise ProviderError(
+                Outcome.DEADLINE_EXCEEDED if cut_by_deadline else Outcome.TIMEOUT,
+                f"no first token within {budget:.2f}s" + (" (request deadline)" if cut_by_deadline else ""),
+            ) from None
+        except BaseException:
+            await events.aclose()
+            raise
+        return Success(target, call.request, answer, first, events, -1, 0.0)
+
+    async def _collect(self, ctx: RequestContext, plan: Plan, success: Success) -> None:
+        """Read a committed attempt to its end (an unstreamed request): each silence within `stall_s`."""
+        events, answer = success.events, success.answer
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(None) as timer:
+                while not answer.ended:
+                    left = ctx.left()
+                    budget = min(plan.stall_s, max(left, 0.0))
+                    timer.reschedule(loop.time() + budget)
+                    try:
+                        event = await anext(events)
+                    except StopAsyncIteration:
+                        raise ProviderError(Outcome.CONNECT_ERROR, "stream ended without an end marker",
+                                            status=200) from None
+                    answer.add(event)
+                    if ctx.progress is not None:
+                        ctx.progress(answer.chars)
+        except TimeoutError:
+            cut_by_deadline = plan.stall_s >= ctx.left()
+            raise ProviderError(Outcome.DEADLINE_EXCEEDED if cut_by_deadline else Outcome.TIMEOUT,
+                                f"answer stalled after {answer.chars} characters: no chunk within "
+                                f"{min(plan.stall_s, max(ctx.left(), 0)):.2f}s") from None
+        finally:
+            await events.aclose()
+
+    # -- embeddings --------------------------------------------------------------------------------
+    async def embed(self, ctx: RequestContext, request: EmbeddingRequest, plan: Plan) -> Embedded:
+        """Walk an embedding route (every target serves the same model), each call within `attempt_s`."""
+        skip = _Skip()
+        for index, target in enumerate(plan.targets):
+            if ctx.left() <= 0:
+                self._skipped(ctx, target, Outcome.DEADLINE_EXCEEDED, "no time left")
+                break
+            adapter = self.adapters[target.provider]
+            if not await self._admit(ctx, target, adapter, skip):
+                continue
+            result = await self._retrying(ctx, target, adapter, EmbeddingCall(target.model, request),
+                                          index == len(plan.targets) - 1)
+            if result is not None:
+                return Embedded(target, result)
+            if ctx.attempts[-1].outcome is Outcome.DEADLINE_EXCEEDED:
+                break
+        raise ChainFailed(ctx.attempts, min(skip.retry_in) if skip.retry_in else None)
+
+    async def _retrying(self, ctx: RequestContext, target: TargetRef, adapter: Adapter, call: EmbeddingCall,
+                        last: bool) -> Embeddings | None:
+        key = target.key
+        wait_s = 0.0
+        retries = 0
+        while True:
+            left = ctx.left()
+            budget = min(self._attempt_s, max(left, 0.0))
+            started = time.perf_counter()
+            token = self._hooks.attempt_started(ctx, target, adapter.kind, "embeddings")
+            try:
+                async with asyncio.timeout(budget):
+                    result = await adapter.embed(self._session(), call)
+            except ProviderError as error:
+                failure = error
+            except TimeoutError:
+                cut = budget >= left
+                failure = ProviderError(Outcome.DEADLINE_EXCEEDED if cut else Outcome.TIMEOUT,
+                                        f"no answer within {budget:.2f}s" + (" (request deadline)" if cut else ""))
+            except BaseException:
+                background(self.breakers.release(key))
+                self._record(ctx, Attempt(provider=target.provider, model=target.model,
+                                          outcome=Outcome.CLIENT_CLOSED, latency_ms=_ms(started),
+                                          detail="cancelled"), token)
+                raise
+            else:
+                await self.breakers.record_success(key)
+                self._record(ctx, Attempt(provider=target.provider, model=target.model, outcome=Outcome.OK,
+                                          status=200, wait_ms=round(wait_s * 1000, 3), latency_ms=_ms(started)),
+                             token)
+                return result
+            self._record(ctx, Attempt(provider=target.provider, model=target.model, outcome=failure.outcome,
+                                      status=failure.status, wait_ms=round(wait_s * 1000, 3),
+                                      latency_ms=_ms(started), detail=failure.detail), token)
+            if failure.outcome is Outcome.DEADLINE_EXCEEDED:
+                await self.breakers.release(key)
+                return None
+            await self._after_failure(key, failure)
+            if (failure.outcome is Outcome.TIMEOUT and not last) or not failure.retryable \
+                    or retries >= self._policy.max_retries or await self.breakers.admit(key) is not None:
+                return None
+            wait_s = self._policy.delay(retries, failure.retry_after_s)
+            if wait_s >= ctx.left():
+                self._amend_last(ctx, f"{failure.detail}; wait {wait_s:.2f}s exceeds the time left: failing over")
+                await self.breakers.release(key)
+                return None
+            await asyncio.sleep(wait_s)
+            retries += 1
+
+    # -- records ----------------------------------------------------------------------------------
+    def _record(self, ctx: RequestContext, attempt: Attempt, token: Any) -> None:
+        ctx.attempts.append(attempt)
+        self._hooks.attempt_ended(ctx, attempt, token)
+
+    def _skipped(self, ctx: RequestContext, target: TargetRef, outcome: Outcome, detail: str,
+                 missing: list[str] | None = None) -> None:
+        self._record(ctx, Attempt(provider=target.provider, model=target.model, outcome=outcome, detail=detail,
+                                  missing=missing), None)
+
+    @staticmethod
+    def _amend_last(ctx: RequestContext, detail: str) -> None:
+        ctx.attempts[-1] = ctx.attempts[-1].model_copy(update={"detail": detail})
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+

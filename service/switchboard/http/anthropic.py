@@ -1,0 +1,398 @@
+"""The Anthropic-compatible front door: `POST /v1/messages` (streaming included, in Anthropic's event order)
+and `POST /v1/messages/count_tokens`, so the `anthropic` SDK and tools built on it can use Switchboard.
+
+Routed like any other request: `model` is `auto`, a task type, or `provider/model` (a bare model name that
+one provider lists works too). Keys arrive as `x-api-key` or `Authorization: Bearer`; any
+`anthropic-version` and `anthropic-beta` are accepted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from switchboard.engine.context import RequestContext
+from switchboard.errors import GatewayError
+from switchboard.flow import StreamFailed, StreamFinished, StreamItem, StreamStarted
+from switchboard.http import sse
+from switchboard.http.doors import Encoded, Incoming, anthropic_error, parse_body, route_header
+from switchboard.providers.base import TextDelta, ToolCallDelta
+from switchboard.request import (
+    ImagePart,
+    Message,
+    Part,
+    Request,
+    ResponseFormat,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolChoice,
+)
+from switchboard.schema import CompletionResponse, FinishReason, Usage
+
+STOP_REASONS: dict[FinishReason, str] = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
+                                         "content_filter": "refusal", "error": "end_turn"}
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="allow")  # cache_control, citations: accepted, not needed here
+
+
+class TextBlock(_Block):
+    type: Literal["text"]
+    text: str
+
+
+class ImageSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["base64", "url"]
+    media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"] | None = None
+    data: str | None = None
+    url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> ImageSource:
+        if self.type == "base64" and (self.media_type is None or not self.data):
+            raise ValueError("a base64 image needs media_type and data")
+        if self.type == "url" and not self.url:
+            raise ValueError("a url image needs url")
+        return self
+
+    def as_url(self) -> str:
+        return self.url if self.type == "url" else f"data:{self.media_type};base64,{self.data}"  # type: ignore[return-value]
+
+
+class ImageBlock(_Block):
+    type: Literal["image"]
+    source: ImageSource
+
+
+class ToolUseBlock(_Block):
+    type: Literal["tool_use"]
+    id: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_\-]+$")]
+    name: str
+    input: dict[str, Any]
+
+
+class ToolResultBlock(_Block):
+    type: Literal["tool_result"]
+    tool_use_id: str
+    content: str | list[TextBlock | ImageBlock] | None = None
+    is_error: bool = False
+
+    def text(self) -> str:
+        if self.content is None:
+            text = ""
+        elif isinstance(self.content, str):
+            text = self.content
+        else:
+            text = "".join(block.text for block in self.content if isinstance(block, TextBlock))
+        return f"Error: {text}" if self.is_error else text
+
+
+class ThinkingBlock(_Block):
+    type: Literal["thinking", "redacted_thinking"]  # history from a thinking model: accepted and dropped
+
+
+Block = Annotated[TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock,
+                  Field(discriminator="type")]
+
+
+class MessageParam(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: Annotated[str, StringConstraints(min_length=1)] | Annotated[list[Block], Field(min_length=1)]
+
+
+class ToolParam(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_\-]{1,128}$")]
+    description: str | None = None
+    input_schema: dict[str, Any]
+    strict: bool | None = None
+
+    @model_validator(mode="after")
+    def _object(self) -> ToolParam:
+        if self.input_schema.get("type") != "object":
+            raise ValueError("input_schema.type: must be 'object'")
+        return self
+
+
+class ToolChoiceParam(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["auto", "any", "tool", "none"]
+    name: str | None = None
+    disable_parallel_tool_use: bool | None = None
+
+
+class OutputFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    format: OutputFormat | None = None
+    effort: Literal["low", "medium", "high", "max"] | None = None
+
+
+class Metadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    user_id: str | None = None
+
+
+class MessagesRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    max_tokens: Annotated[int, Field(gt=0, le=1_000_000)]
+    messages: Annotated[list[MessageParam], Field(min_length=1)]
+    system: str | list[TextBlock] | None = None
+    stop_sequences: Annotated[list[str], Field(max_length=8)] | None = None
+    stream: bool = False
+    temperature: Annotated[float, Field(ge=0, le=1)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    top_k: Annotated[int, Field(ge=0)] | None = None
+    tools: list[ToolParam] | None = None
+    tool_choice: ToolChoiceParam | None = None
+    metadata: Metadata | None = None
+    output_config: OutputConfig | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None  # Switchboard: this request's deadline
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MessagesRequest:
+        names = {tool.name for tool in self.tools or ()}
+        choice = self.tool_choice
+        if choice is not None and choice.type == "tool" and choice.name not in names:
+            raise ValueError(f"tool_choice.name: '{choice.name}' is not among the tools")
+        if choice is not None and choice.type in ("any", "tool") and not self.tools:
+            raise ValueError("tool_choice: needs tools")
+        return self
+
+    def to_request(self) -> Request:
+        messages: list[Message] = []
+        system = self.system if isinstance(self.system, str) else "".join(b.text for b in self.system or ())
+        if system.strip():
+            messages.append(Message("system", system))
+        for param in self.messages:
+            messages.extend(_messages(param))
+        if not any(m.role in ("user", "assistant") for m in messages):
+            raise GatewayError(422, "invalid_request", "messages: no content to answer", field="messages")
+        tools = [Tool(t.name, t.description, t.input_schema, t.strict) for t in self.tools or ()] or None
+        choice = self.tool_choice
+        ignored = sorted(name for name in self.model_extra or {} if name not in ("thinking", "service_tier"))
+        if self.top_k is not None:
+            ignored.append("top_k")
+        output = self.output_config
+        return Request(
+            messages=messages, max_tokens=self.max_tokens, temperature=self.temperature,
+            top_p=self.top_p, stop=self.stop_sequences or None,
+            user=self.metadata.user_id if self.metadata else None,
+            reasoning_effort=output.effort if output else None,
+            tools=tools,
+            tool_choice=None if choice is None else ToolChoice(
+                {"auto": "auto", "any": "required", "tool": "function", "none": "none"}[choice.type],  # type: ignore[arg-type]
+                choice.name),
+            parallel_tool_calls=False if choice is not None and choice.disable_parallel_tool_use else None,
+            response_format=ResponseFormat("json_schema", output.format.schema_, "response")
+            if output is not None and output.format is not None else None,
+            model=None if self.model == "auto" else self.model, timeout_s=self.timeout_s, stream=self.stream,
+            dropped=ignored,
+        )
+
+
+def _messages(param: MessageParam) -> list[Message]:
+    """One Anthropic turn as neutral messages: tool results become tool messages, first, as OpenAI has them."""
+    if isinstance(param.content, str):
+        return [Message(param.role, param.content)]
+    out: list[Message] = []
+    parts: list[Part] = []
+    calls: list[ToolCall] = []
+    for block in param.content:
+        if isinstance(block, ToolResultBlock):
+            if param.role != "user":
+                raise GatewayError(422, "invalid_request", "messages: tool_result blocks belong in user turns",
+                                   field="messages")
+            out.append(Message("tool", block.text(), tool_call_id=block.tool_use_id))
+        elif isinstance(block, ToolUseBlock):
+            if param.role != "assistant":
+                raise GatewayError(422, "invalid_request", "messages: tool_use blocks belong in assistant turns",
+                                   field="messages")
+            calls.append(ToolCall(block.id, block.name, json.dumps(block.input)))
+        elif isinstance(block, TextBlock):
+            if block.text:
+                parts.append(TextPart(block.text))
+        elif isinstance(block, ImageBlock):
+            if param.role != "user":
+                raise GatewayError(422, "invalid_request", "messages: images belong in user turns", field="messages")
+            parts.append(ImagePart(block.source.as_url()))
+    if parts or calls:
+        content: str | list[Part] | None
+        if any(isinstance(p, ImagePart) for p in parts):
+            content = parts
+        else:
+            content = "".join(p.text for p in parts if isinstance(p, TextPart)) or None
+        if param.role == "user" and content is None:
+            return out
+        out.append(Message(param.role, content, calls or None))
+    return out
+
+
+def _usage(usage: Usage) -> dict[str, int]:
+    """Anthropic's `input_tokens` leaves out cache reads and writes; ours counts them."""
+    return {"input_tokens": max(usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens, 0),
+            "output_tokens": usage.output_tokens, "cache_read_input_tokens": usage.cached_tokens,
+            "cache_creation_input_tokens": usage.cache_write_tokens}
+
+
+def _tool_input(arguments: str) -> dict[str, Any]:
+    try:
+        value = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+class MessagesDoor:
+    name = "anthropic"
+
+    def parse(self, body: bytes, incoming: Incoming) -> Request:
+        return parse_body(MessagesRequest, body).to_request()
+
+    def encode(self, ctx: RequestContext, request: Any, result: CompletionResponse) -> Encoded:
+        content: list[dict[str, Any]] = []
+        if result.text:
+            content.append({"type": "text", "text": result.text})
+        for call in result.tool_calls or ():
+            content.append({"type": "tool_use", "id": call.id, "name": call.function.name,
+                            "input": _tool_input(call.function.arguments)})
+        body = {
+            "id": f"msg_{ctx.id}",
+            "type": "message",
+            "role": "assistant",
+            "model": f"{result.provider}/{result.model}",
+            "content": content,
+            "stop_reason": STOP_REASONS[result.finish_reason],
+            "stop_sequence": None,
+            "usage": _usage(result.usage),
+            "switchboard": {"cost_usd": result.cost_usd, "latency_ms": result.latency_ms, "cached": result.cached},
+        }
+        return 200, {"request-id": ctx.id, "x-switchboard-route": route_header(result.route)}, orjson.dumps(body)
+
+    def error(self, ctx: RequestContext, error: GatewayError) -> Encoded:
+        return anthropic_error(ctx, error)
+
+    async def stream(self, ctx: RequestContext, request: Request, first: StreamStarted,
+                     items: AsyncGenerator[StreamItem, None]) -> AsyncGenerator[bytes, None]:
+        """Anthropic's event order: message_start, then per block start → deltas → stop, message_delta,
+        message_stop. Tool calls of any provider become tool_use blocks with input_json_delta pieces."""
+        yield sse.event("message_start", {"type": "message_start", "message": {
+            "id": f"msg_{ctx.id}", "type": "message", "role": "assistant",
+            "model": f"{first.provider}/{first.model}", "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0}}})
+        blocks = _Blocks()
+        async for item in items:
+            if isinstance(item, TextDelta) and item.choice == 0:
+                for chunk in blocks.text(item.text):
+                    yield chunk
+            elif isinstance(item, ToolCallDelta) and item.choice == 0:
+                for chunk in blocks.tool(item):
+                    yield chunk
+            elif isinstance(item, StreamFinished):
+                for chunk in blocks.close():
+                    yield chunk
+                response = item.response
+                yield sse.event("message_delta", {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": STOP_REASONS[response.finish_reason], "stop_sequence": None},
+                    "usage": _usage(response.usage)})
+                yield sse.event("message_stop", {"type": "message_stop"})
+            elif isinstance(item, StreamFailed):
+                yield sse.event("error", {"type": "error", "error": {
+                    "type": "api_error", "message": item.error.body.error.message}})
+
+
+@dataclass
+class _Blocks:
+    """Content blocks of one streamed message, opened and closed in order."""
+
+    index: int = -1
+    kind: str | None = None
+    tool_index: int | None = None
+
+    def close(self) -> list[bytes]:
+        if self.kind is None:
+            return []
+        self.kind = None
+        return [sse.event("content_block_stop", {"type": "content_block_stop", "index": self.index})]
+
+    def text(self, text: str) -> list[bytes]:
+        chunks = []
+        if self.kind != "text":
+            chunks = self.close()
+            self.index += 1
+            self.kind = "text"
+            chunks.append(sse.event("content_block_start", {"type": "content_block_start", "index": self.index,
+                                                            "content_block": {"type": "text", "text": ""}}))
+        chunks.append(sse.event("content_block_delta", {"type": "content_block_delta", "index": self.index,
+                                                        "delta": {"type": "text_delta", "text": text}}))
+        return chunks
+
+    def tool(self, delta: ToolCallDelta) -> list[bytes]:
+        chunks = []
+        if delta.id is not None or self.kind != "tool_use" or self.tool_index != delta.index:
+            chunks = self.close()
+            self.index += 1
+            self.kind, self.tool_index = "tool_use", delta.index
+            chunks.append(sse.event("content_block_start", {
+                "type": "content_block_start", "index": self.index,
+                "content_block": {"type": "tool_use", "id": delta.id or f"toolu_{delta.index}",
+                                  "name": delta.name or "", "input": {}}}))
+        if delta.arguments:
+            chunks.append(sse.event("content_block_delta", {
+                "type": "content_block_delta", "index": self.index,
+                "delta": {"type": "input_json_delta", "partial_json": delta.arguments}}))
+        return chunks
+
+
+@dataclass(frozen=True, slots=True)
+class CountTokens:
+    """`POST /v1/messages/count_tokens`: an estimate (4 characters a token), as no provider is asked."""
+
+    request: Request
+
+    async def run(self, runtime: Any, ctx: RequestContext) -> dict[str, int]:
+        return {"input_tokens": self.request.estimated_input_tokens()}
+
+
+class CountTokensDoor:
+    name = "anthropic"
+
+    def parse(self, body: bytes, incoming: Incoming) -> CountTokens:
+        data = _with_max_tokens(body)
+        return CountTokens(parse_body(MessagesRequest, data).to_request())
+
+    def encode(self, ctx: RequestContext, request: Any, result: dict[str, int]) -> Encoded:
+        return 200, {"request-id": ctx.id}, orjson.dumps(result)
+
+    def error(self, ctx: RequestContext, error: GatewayError) -> Encoded:
+        return anthropic_error(ctx, error)
+
+
+def _with_max_tokens(body: bytes) -> bytes:
+    """count_tokens bodies carry no max_tokens; the messages model wants one."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    if isinstance(data, dict):
+        data.setdefault("max_tokens", 1)
+        return orjson.dumps(data)
+    return body
+

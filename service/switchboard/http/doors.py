@@ -1,0 +1,112 @@
+"""What a front door is: a parser (body → request) and an encoder (result or error → body) in its protocol's
+shape. The shared sequence (`http/sequence.py`) does the rest: reading, deciding, executing, recording."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from switchboard.engine.context import RequestContext
+from switchboard.errors import GatewayError, invalid_request
+from switchboard.flow import StreamItem, StreamStarted
+from switchboard.schema import Route
+
+M = TypeVar("M", bound=BaseModel)
+Encoded = tuple[int, dict[str, str], bytes]
+
+ANTHROPIC_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                         404: "not_found_error", 413: "request_too_large", 422: "invalid_request_error",
+                         429: "rate_limit_error", 503: "overloaded_error", 504: "timeout_error",
+                         529: "overloaded_error"}
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """What a parser may read besides the body."""
+
+    path_params: dict[str, str]
+    headers: dict[str, str]
+
+
+class FrontDoor(Protocol):
+    name: str
+
+    def parse(self, body: bytes, incoming: Incoming) -> Any: ...
+
+    def encode(self, ctx: RequestContext, request: Any, result: Any) -> Encoded: ...
+
+    def error(self, ctx: RequestContext, error: GatewayError) -> Encoded: ...
+
+
+class StreamingDoor(FrontDoor, Protocol):
+    def stream(self, ctx: RequestContext, request: Any, first: StreamStarted,
+               items: AsyncGenerator[StreamItem, None]) -> AsyncGenerator[bytes, None]: ...
+
+
+def parse_body(model: type[M], body: bytes, prefix: str = "") -> M:
+    """`body` as `model`: 400 `invalid_json` for bytes that are not a JSON object, 422 naming the field else."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        if first["type"] == "json_invalid":
+            raise GatewayError(400, "invalid_json", f"the body is not valid JSON: {first['msg']}") from None
+        if first["type"] == "model_type" and not first["loc"]:
+            raise GatewayError(400, "invalid_json", "the body must be a JSON object") from None
+        raise invalid_request(error, prefix) from None
+
+
+def route_header(route: Route) -> str:
+    return json.dumps(route.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=True)
+
+
+def native_error(ctx: RequestContext, error: GatewayError) -> Encoded:
+    error.body.error.request_id = ctx.id
+    return error.status, dict(error.headers), error.body.model_dump_json(exclude_none=True).encode()
+
+
+def openai_error(ctx: RequestContext, error: GatewayError) -> Encoded:
+    """OpenAI's error body, so the SDK raises the matching exception class."""
+    detail = error.body.error
+    status = 400 if error.status == 422 else error.status
+    body: dict[str, Any] = {"error": {
+        "message": detail.message,
+        "type": "invalid_request_error" if status < 500 else "api_error",
+        "param": detail.field,
+        "code": detail.code,
+    }}
+    headers = dict(error.headers)
+    if error.body.route is not None:
+        body["switchboard"] = {"route": error.body.route.model_dump(mode="json")}
+        headers["x-switchboard-route"] = route_header(error.body.route)
+    if status >= 500:
+        headers["x-should-retry"] = "false"  # every retry and failover has already happened here
+    return status, headers, orjson.dumps(body)
+
+
+def anthropic_error(ctx: RequestContext, error: GatewayError) -> Encoded:
+    """Anthropic's error body and `request-id` header."""
+    status = 400 if error.status == 422 else error.status
+    kind = ANTHROPIC_ERROR_TYPES.get(status, "api_error")
+    body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": error.body.error.message},
+                            "request_id": ctx.id}
+    if error.body.route is not None:
+        body["switchboard"] = {"route": error.body.route.model_dump(mode="json"), "code": error.body.error.code}
+    headers = {**error.headers, "request-id": ctx.id}
+    if status >= 500:
+        headers["x-should-retry"] = "false"
+    return status, headers, orjson.dumps(body)
+
+
+def error_shape(path: str) -> Any:
+    """The error shape clients of `path` expect: Anthropic's, OpenAI's (other /v1 paths) or Switchboard's."""
+    if path.startswith("/v1/messages"):
+        return anthropic_error
+    if path.startswith("/v1/"):
+        return openai_error
+    return native_error

@@ -1,0 +1,64 @@
+"""The router decides: it runs the configured rules in order until one returns a Plan. It never touches HTTP
+and never calls a provider, so `decide` is also the dry run behind `POST /decide`."""
+
+from __future__ import annotations
+
+import time
+
+from switchboard.config import GatewayConfig, TargetRef
+from switchboard.engine.context import RequestContext
+from switchboard.errors import RouteRefused
+from switchboard.request import EmbeddingRequest, Request
+from switchboard.routing.plan import Facts, Plan, decided, plan_template
+from switchboard.routing.rules import Rule, Services, load
+
+
+class Router:
+    def __init__(self, config: GatewayConfig, services: Services | None = None) -> None:
+        services = services or Services()
+        self.rules: list[Rule] = [load(name, config, services) for name in config.routing.rules]
+        self.task_types = sorted(set(config.routes) | {n for tier in config.tiers.values() for n in tier.routes})
+        self.pinnable = [f"{p}/{m}" for p, spec in config.providers.items()
+                         for m, model in spec.models.items() if not model.embedding]
+        self.embedding_models = sorted(config.embedding_routes)
+        self._embeddings = {name: plan_template(config, route.targets, f"embeddings:{name}")
+                            for name, route in config.embedding_routes.items()}
+        self._embedding_pins = {f"{p}/{m}": plan_template(config, [TargetRef(provider=p, model=m)],
+                                                          f"embeddings:{p}/{m}")
+                                for p, spec in config.providers.items()
+                                for m, model in spec.models.items() if model.embedding}
+        self.pinnable_embeddings = list(self._embedding_pins)
+
+    async def decide(self, ctx: RequestContext, request: Request) -> Plan:
+        started = time.perf_counter()
+        ctx.decided_at_ns = time.time_ns()
+        facts = Facts()
+        if request.task_type is not None:
+            if request.task_type not in self.task_types:
+                raise RouteRefused("unknown_task_type", f"unknown task_type '{request.task_type}'; known: "
+                                   f"{', '.join(self.task_types)}", "task_type")
+            facts.task_type, facts.task_type_given = request.task_type, True
+        for rule in self.rules:
+            plan = await rule.decide(ctx, request, facts)
+            if plan is not None:
+                ctx.plan = plan
+                ctx.decide_ms = (time.perf_counter() - started) * 1000
+                return plan
+        raise AssertionError("the default rule always answers")
+
+    def embedding_plan(self, ctx: RequestContext, request: EmbeddingRequest) -> Plan:
+        template = self._embeddings.get(request.model)
+        why = f"embedding route {request.model}"
+        if template is None:
+            template = self._embedding_pins.get(request.model)
+            why = f"pinned by model {request.model}"
+            if template is None:
+                known = ", ".join([*self._embeddings, *self._embedding_pins]) or "none"
+                raise RouteRefused("model_not_found", f"unknown embedding model '{request.model}' (known: {known})",
+                                   "model")
+            if not ctx.caller.may_pin(request.model):
+                raise RouteRefused("model_not_allowed", f"model '{request.model}': this API key may not pin it",
+                                   "model")
+        plan = decided(template, "embeddings", why, Facts(), ctx.caller.tier)
+        ctx.plan = plan
+        return plan

@@ -1,0 +1,52 @@
+"""When the caller names no task type, the classifier infers one, and the prompt's complexity.
+
+It never chooses a chain itself: it adds task type, complexity, score and confidence to the facts the
+later rules match on. Below `routing.classifier.min_confidence` it marks the request unsure, and the
+later rules fall back to a default chain, saying why."""
+
+from __future__ import annotations
+
+import time
+
+from switchboard.config import GatewayConfig
+from switchboard.engine.context import RequestContext
+from switchboard.request import Request
+from switchboard.routing.plan import Facts, Plan
+from switchboard.routing.rules import Services
+
+NAME = "classify"
+
+
+class ClassifyRule:
+    name = NAME
+
+    def __init__(self, config: GatewayConfig, classifier: object | None) -> None:
+        settings = config.routing.classifier
+        self._classifier = classifier if settings.enabled else None
+        self._min_confidence = settings.min_confidence
+        self._threshold = settings.complex_threshold
+        self._known = set(config.routes) | {name for tier in config.tiers.values() for name in tier.routes}
+
+    async def decide(self, ctx: RequestContext, request: Request, facts: Facts) -> Plan | None:
+        if self._classifier is None or facts.task_type_given:
+            return None
+        text = request.last_user_text()
+        if not text:
+            return None
+        started = time.perf_counter()
+        result = self._classifier.classify(text, self._threshold)  # type: ignore[attr-defined]
+        facts.classifier_ms = round((time.perf_counter() - started) * 1000, 3)
+        facts.confidence = round(result.confidence, 4)
+        facts.score = round(result.score, 4)
+        if result.confidence < self._min_confidence:
+            facts.unsure = True
+            facts.notes.append(f"classifier unsure: confidence {result.confidence:.2f} < {self._min_confidence:.2f}")
+            return None
+        facts.complexity = result.complexity
+        if result.task_type in self._known:
+            facts.task_type = result.task_type
+        return None
+
+
+def build(config: GatewayConfig, services: Services) -> ClassifyRule:
+    return ClassifyRule(config, services.classifier)
