@@ -115,9 +115,10 @@ def serve(env: dict[str, str]) -> Iterator[Callable[..., str]]:
             environment["REDIS_URL"] = redis
         switchboard = Switchboard(config or make_config(), environment)
         port = free_port()
+        app = create_app(switchboard)
+        start.apps.append(app)  # type: ignore[attr-defined]
         server = uvicorn.Server(
-            uvicorn.Config(create_app(switchboard), host="127.0.0.1", port=port, log_level="warning",
-                           access_log=False, lifespan="on")
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
         )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -128,6 +129,7 @@ def serve(env: dict[str, str]) -> Iterator[Callable[..., str]]:
         servers.append((server, thread))
         return f"http://127.0.0.1:{port}"
 
+    start.apps = []  # type: ignore[attr-defined]  # the apps started, for tests that look inside
     yield start
     for server, thread in servers:
         server.should_exit = True

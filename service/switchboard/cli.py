@@ -13,7 +13,8 @@ import typer
 
 from switchboard.config import CONFIG_ENV, ConfigError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Switchboard: an LLM routing gateway.")
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Switchboard: an LLM routing gateway.")
 pipeline_app = typer.Typer(no_args_is_help=True, help="List and run declared pipelines.")
 keys_app = typer.Typer(no_args_is_help=True, help="Mint, list, show and revoke API keys (Redis or a keys file).")
 cache_app = typer.Typer(no_args_is_help=True, help="The response cache in Redis: clear it, or show its size.")
