@@ -6,7 +6,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from switchboard.cache.response_cache import tenant_tag
+from switchboard.cache.fingerprint import tenant_tag
 
 PREFIX = "sb:cache:"
 

@@ -36,6 +36,11 @@ def _message(message: Message) -> list[Any]:
     return [message.role, content, calls, message.tool_call_id, message.name]
 
 
+def tenant_tag(tenant: str) -> str:
+    """Tenants in cache keys: a fixed-width digest (any name, no glob characters)."""
+    return hashlib.sha1(tenant.encode()).hexdigest()[:16]
+
+
 def _digest(value: Any) -> str:
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
 

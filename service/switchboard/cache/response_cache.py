@@ -8,7 +8,6 @@ Cache errors (Redis down, a corrupt entry) never fail a request: it goes to the 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any
 
@@ -16,7 +15,7 @@ import orjson
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
-from switchboard.cache.fingerprint import Fingerprint, fingerprint
+from switchboard.cache.fingerprint import Fingerprint, fingerprint, tenant_tag
 from switchboard.cache.store import MemoryStore, RedisStore
 from switchboard.config import CacheConfig, GatewayConfig
 from switchboard.engine.context import RequestContext
@@ -26,11 +25,6 @@ from switchboard.routing.plan import Plan
 from switchboard.schema import CacheInfo, CompletionResponse, Route, Usage
 
 EXACT_PREFIX = "sb:cache:x:"
-
-
-def tenant_tag(tenant: str) -> str:
-    """Tenants in cache keys: a fixed-width digest (any name, no glob characters)."""
-    return hashlib.sha1(tenant.encode()).hexdigest()[:16]
 
 
 def exact_key(print_: Fingerprint) -> str:
