@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
-
 from switchboard.engine.context import RequestContext
 from switchboard.errors import GatewayError
 from switchboard.flow import StreamFailed, StreamFinished, StreamItem, StreamStarted
@@ -41,6 +40,25 @@ from switchboard.schema import (
 IGNORED = ("store", "service_tier", "prompt_cache_key", "safety_identifier", "verbosity", "stream_options")
 # Would change what the client gets, and cannot be honoured here: refused with a 400 naming them.
 REFUSED = ("functions", "function_call", "audio", "modalities", "prediction", "web_search_options")
+# Fields of an assistant message as the API answered it, which clients echo back in the history (the SDK sends
+# `choices[0].message` as it was parsed): response-only, so dropped before the message is read.
+ECHOED = frozenset({"refusal", "annotations", "audio", "function_call", "reasoning", "reasoning_content",
+                    "parsed"})  # `parsed`: the SDK's stream and parse helpers add it (`parsed_arguments` too)
+
+
+def _as_sent(message: Any) -> Any:
+    """An assistant message without the response-only fields a client echoed back."""
+    if not isinstance(message, dict) or message.get("role") != "assistant":
+        return message
+    message = {k: v for k, v in message.items() if k not in ECHOED}
+    calls = message.get("tool_calls")
+    if isinstance(calls, list):
+        message["tool_calls"] = [
+            {**{k: v for k, v in call.items() if k != "index"},  # `index`: from a stream's accumulated deltas
+             "function": {k: v for k, v in call["function"].items() if k != "parsed_arguments"}}
+            if isinstance(call, dict) and isinstance(call.get("function"), dict) else call
+            for call in calls]
+    return message
 
 
 def served_model(provider: str, model: str) -> str:
@@ -97,6 +115,11 @@ class ChatCompletionRequest(_Sampling):
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormatIn | None = None
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _without_echoed_fields(cls, value: Any) -> Any:
+        return [_as_sent(m) for m in value] if isinstance(value, list) else value
 
     @model_validator(mode="after")
     def _consistent(self) -> ChatCompletionRequest:
