@@ -42,3 +42,15 @@ lock: | $(BIN)/python
 
 clean:
 	rm -rf $(VENV)
+
+# The classifier and the semantic cache's embedder (service/switchboard/models/), rebuilt from the teacher model's
+# files and the training data; the tools (torch, model2vec, scikit-learn) live in their own venv, never in the lock.
+TRAIN_VENV := .venv-train
+.PHONY: classifier
+classifier:
+	test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/python -m pip install -q --disable-pip-version-check -r training/requirements.txt
+	$(TRAIN_VENV)/bin/python training/build_embedder.py \
+		"$$($(TRAIN_VENV)/bin/python training/fetch_teacher.py $(TRAIN_VENV)/teacher)" \
+		service/switchboard/models/minilm-l6-static-256.npz
+	$(TRAIN_VENV)/bin/python training/train_classifier.py
