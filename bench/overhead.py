@@ -1,10 +1,17 @@
-"""Gateway overhead: Switchboard's /complete versus calling the fake upstream directly, in one run.
+"""Gateway overhead, side by side in one run: the fake upstream called directly, a bare FastAPI + aiohttp
+pass-through, and Switchboard's `/complete` and `/v1/chat/completions` (one worker each).
 
-The gateway runs as one worker pinned to CPU 0; the upstream and wrk share CPU 1. Reported: p50/p99
-latency at 1 and 64 requests in flight for both paths, the latency the gateway adds, its requests per
-second at 64 in flight, and its CPU time per request (from /proc, over the 64-in-flight run).
+Gateways and the pass-through run pinned to CPU 0, one measured at a time; the upstream and wrk share CPU 1.
+Two phases:
+- a fast upstream: p50/p99 at 1 request in flight, requests per second and CPU per request at 64 in flight;
+- a 50 ms upstream with 16 in flight: throughput against direct, and p99 against the bare pass-through.
 
-    make bench        (or: .venv/bin/python bench/overhead.py [--duration 10])
+Options measure a feature against the same gateway without it, in the same run:
+    --auth     API keys and limits on (Redis on this machine), a key with rpm/tpm/budget
+    --tools    a tool-calling request against a plain one
+    --cache    an exact-cache hit against a direct call
+
+    .venv/bin/python bench/overhead.py [--duration 8] [--auth] [--tools] [--cache]   (make bench runs all)
 """
 
 from __future__ import annotations
@@ -12,138 +19,171 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-BODY = {"model": "gpt-5.4-mini", "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 16}
-GATEWAY_BODY = {"text": "Say hello.", "max_tokens": 16}
-UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import PYTHON, ROOT, Processes, clean_env, free_port, measured, save, table, wait_ready  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_ready(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except Exception:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+DIRECT = {"model": "gpt-5.4", "messages": MESSAGES, "max_tokens": 16}
+COMPLETE = {"text": "Say hello.", "max_tokens": 16, "task_type": "creative_writing"}
+V1 = {"model": "creative_writing", "messages": MESSAGES, "max_tokens": 16}
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+V1_TOOLS = {**V1, "tools": TOOLS, "tool_choice": "auto"}
+CACHED = {**COMPLETE, "temperature": 0}
+ADMIN = "sb-bench-admin-key-0000000000"
+BENCH_CONFIG: dict[str, Any] = {
+    # Every chain ends at the bench upstream; no embedded model, no classifier (task types are given).
+    "providers": {"local": {"embedded": False}},
+    "routing": {"classifier": {"enabled": False}},
+}
 
 
-def wrk(url: str, body: dict, connections: int, duration: int, lua_dir: Path) -> dict[str, float]:
-    script = lua_dir / "post.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(json.dumps(body))}\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
-    )
-    out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    percentiles = {
-        int(p): float(v) * UNITS[u] for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    }
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "p50_ms": percentiles[50],
-        "p99_ms": percentiles[99],
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-        "non_2xx": int(errors.group(1)) if errors else 0,
-    }
+def gateway_env(upstream: str, **extra: str) -> dict[str, str]:
+    return clean_env(OPENAI_API_KEY="sk-bench-not-a-real-key", OPENAI_BASE_URL=f"{upstream}/v1",
+                     VLLM_BASE_URL=f"{upstream}/v1", **extra)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def start_redis(processes: Processes) -> str:
+    port = free_port()
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit("redis-server is needed for --auth")
+    processes.start(1, binary, "--port", str(port), "--save", "", "--appendonly", "no")
+    time.sleep(0.5)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def mint_key(port: int) -> str:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/admin/keys", method="POST",
+        data=json.dumps({"tenant": "bench", "tier": "paid", "rpm": 10_000_000, "tpm": 2_000_000_000,
+                         "budget_usd_day": 1_000_000}).encode(),
+        headers={"authorization": f"Bearer {ADMIN}", "content-type": "application/json"})
+    return str(json.loads(urllib.request.urlopen(request).read())["key"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    parser.add_argument("--auth", action="store_true")
+    parser.add_argument("--tools", action="store_true")
+    parser.add_argument("--cache", action="store_true")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is needed: apt-get install wrk (make bench does it)")
-
-    up_port, gw_port = free_port(), free_port()
-    upstream_url = f"http://127.0.0.1:{up_port}"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL", "_API_URL"))},
-        "OPENAI_API_KEY": "sk-bench-not-a-real-key",
-        "OPENAI_BASE_URL": f"{upstream_url}/v1",
-        "VLLM_BASE_URL": f"{upstream_url}/v1",  # the local tier too, so the embedded model is not started
-    }
-    processes = [
-        subprocess.Popen(["taskset", "-c", "1", sys.executable, str(ROOT / "bench" / "upstream.py"), str(up_port)]),
-        subprocess.Popen(
-            ["taskset", "-c", "0", sys.executable, "-m", "switchboard", "serve", "--port", str(gw_port)],
-            env=env, stdout=subprocess.DEVNULL,  # the request log line is part of the cost; its sink is not
-        ),
-    ]
-    gateway_pid = processes[1].pid
+    processes = Processes()
+    fast_port, slow_port = free_port(), free_port()
+    fast, slow = f"http://127.0.0.1:{fast_port}", f"http://127.0.0.1:{slow_port}"
+    results: dict[str, dict[str, float]] = {}
     try:
-        wait_ready(f"http://127.0.0.1:{gw_port}/readyz")
-        results: dict[str, dict] = {}
-        with tempfile.TemporaryDirectory() as lua_dir:
-            for name, url, body in (
-                ("direct", f"{upstream_url}/v1/chat/completions", BODY),
-                ("gateway", f"http://127.0.0.1:{gw_port}/complete", GATEWAY_BODY),
-            ):
-                wrk(url, body, 8, 2, Path(lua_dir))  # warm-up
-                for connections in (1, 64):
-                    cpu_before = cpu_seconds(gateway_pid)
-                    run = wrk(url, body, connections, args.duration, Path(lua_dir))
-                    if name == "gateway":
-                        run["cpu_ms_per_request"] = (cpu_seconds(gateway_pid) - cpu_before) * 1000 / run["requests"]
-                    results[f"{name}_c{connections}"] = run
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-            process.wait(10)
+        processes.upstream(fast_port)
+        processes.upstream(slow_port, delay_ms=50)
+        ports = {name: free_port() for name in ("pass", "gw", "gw_slow", "pass_slow", "gw_auth")}
+        passthrough = processes.start(0, PYTHON, str(ROOT / "bench" / "passthrough.py"), str(ports["pass"]),
+                                      f"{fast}/v1/chat/completions")
+        pass_slow = processes.start(0, PYTHON, str(ROOT / "bench" / "passthrough.py"), str(ports["pass_slow"]),
+                                    f"{slow}/v1/chat/completions")
+        for port in (ports["pass"], ports["pass_slow"]):
+            wait_ready(f"http://127.0.0.1:{port}/health")
+        gateway = processes.gateway(ports["gw"], gateway_env(fast), BENCH_CONFIG)
+        gateway_slow = processes.gateway(ports["gw_slow"], gateway_env(slow), BENCH_CONFIG)
+        auth: dict[str, str] = {}
+        gateway_auth = None
+        if args.auth:
+            env = gateway_env(fast, SWITCHBOARD_ADMIN_KEY=ADMIN, REDIS_URL=start_redis(processes))
+            gateway_auth = processes.gateway(ports["gw_auth"], env, BENCH_CONFIG)
+            auth = {"authorization": f"Bearer {mint_key(ports['gw_auth'])}"}
 
-    summary = {
-        "added_p50_ms_c1": results["gateway_c1"]["p50_ms"] - results["direct_c1"]["p50_ms"],
-        "added_p99_ms_c1": results["gateway_c1"]["p99_ms"] - results["direct_c1"]["p99_ms"],
-        "added_p50_ms_c64": results["gateway_c64"]["p50_ms"] - results["direct_c64"]["p50_ms"],
-        "added_p99_ms_c64": results["gateway_c64"]["p99_ms"] - results["direct_c64"]["p99_ms"],
-        "gateway_rps_c64": results["gateway_c64"]["rps"],
-        "gateway_cpu_ms_per_request_c64": results["gateway_c64"]["cpu_ms_per_request"],
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "overhead.json").write_text(json.dumps({"runs": results, "summary": summary}, indent=2))
-    print(f"{'run':<14}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>10}{'non-2xx':>9}{'cpu ms/req':>12}")
-    for name, run in results.items():
-        cpu = f"{run['cpu_ms_per_request']:.3f}" if "cpu_ms_per_request" in run else "-"
-        print(f"{name:<14}{run['p50_ms']:>10.3f}{run['p99_ms']:>10.3f}{run['rps']:>10.0f}{run['non_2xx']:>9}{cpu:>12}")
+        direct_url = f"{fast}/v1/chat/completions"
+        runs: list[tuple[str, int | None, str, dict[str, Any], dict[str, str] | None]] = [
+            ("direct", None, direct_url, DIRECT, None),
+            ("passthrough", passthrough.pid, f"http://127.0.0.1:{ports['pass']}/v1/chat/completions", DIRECT, None),
+            ("gateway /complete", gateway.pid, f"http://127.0.0.1:{ports['gw']}/complete", COMPLETE, None),
+            ("gateway /v1", gateway.pid, f"http://127.0.0.1:{ports['gw']}/v1/chat/completions", V1, None),
+        ]
+        if args.tools:
+            runs.append(("gateway /v1 tools", gateway.pid, f"http://127.0.0.1:{ports['gw']}/v1/chat/completions",
+                         V1_TOOLS, None))
+        if args.cache:
+            runs.append(("gateway /complete hit", gateway.pid, f"http://127.0.0.1:{ports['gw']}/complete",
+                         CACHED, None))
+        if gateway_auth is not None:
+            runs += [("gateway /complete auth", gateway_auth.pid, f"http://127.0.0.1:{ports['gw_auth']}/complete",
+                      COMPLETE, auth),
+                     ("gateway /v1 auth", gateway_auth.pid,
+                      f"http://127.0.0.1:{ports['gw_auth']}/v1/chat/completions", V1, auth)]
+        for name, pid, url, body, headers in runs:  # warm-up, then measure
+            measured(pid, url, body, 8, 2, headers)
+        for name, pid, url, body, headers in runs:
+            results[f"{name} c1"] = measured(pid, url, body, 1, args.duration, headers)
+        for name, pid, url, body, headers in runs:
+            results[f"{name} c64"] = measured(pid, url, body, 64, args.duration, headers)
+        slow_runs = [
+            ("direct 50ms", None, f"{slow}/v1/chat/completions", DIRECT),
+            ("passthrough 50ms", pass_slow.pid, f"http://127.0.0.1:{ports['pass_slow']}/v1/chat/completions",
+             DIRECT),
+            ("gateway /complete 50ms", gateway_slow.pid, f"http://127.0.0.1:{ports['gw_slow']}/complete", COMPLETE),
+            ("gateway /v1 50ms", gateway_slow.pid, f"http://127.0.0.1:{ports['gw_slow']}/v1/chat/completions", V1),
+        ]
+        for name, pid, url, body in slow_runs:
+            measured(pid, url, body, 16, 2)
+            results[f"{name} c16"] = measured(pid, url, body, 16, args.duration)
+    finally:
+        processes.stop()
+
+    direct1, direct64 = results["direct c1"]["p50_ms"], results["direct c64"]
+    summary: dict[str, float] = {}
+    for path in ("/complete", "/v1"):
+        summary[f"{path} p50 added c1 (ms)"] = results[f"gateway {path} c1"]["p50_ms"] - direct1
+        summary[f"{path} req/s c64"] = results[f"gateway {path} c64"]["rps"]
+        summary[f"{path} cpu ms/request c64"] = results[f"gateway {path} c64"]["cpu_ms_per_request"]
+        slow_run = results[f"gateway {path} 50ms c16"]
+        summary[f"{path} 50ms throughput / direct"] = slow_run["rps"] / results["direct 50ms c16"]["rps"]
+        summary[f"{path} 50ms p99 / passthrough p99"] = slow_run["p99_ms"] / results["passthrough 50ms c16"]["p99_ms"]
+    summary["passthrough p50 added c1 (ms)"] = results["passthrough c1"]["p50_ms"] - direct1
+    summary["passthrough cpu ms/request c64"] = results["passthrough c64"]["cpu_ms_per_request"]
+    if args.tools:
+        summary["tools p50 added over plain /v1 (ms)"] = (results["gateway /v1 tools c1"]["p50_ms"]
+                                                          - results["gateway /v1 c1"]["p50_ms"])
+    if args.cache:
+        summary["exact hit p50 added over direct (ms)"] = results["gateway /complete hit c1"]["p50_ms"] - direct1
+    if args.auth:
+        for path in ("/complete", "/v1"):
+            summary[f"auth+limits p50 added {path} (ms)"] = (results[f"gateway {path} auth c1"]["p50_ms"]
+                                                             - results[f"gateway {path} c1"]["p50_ms"])
+    save("overhead", {"runs": results, "summary": summary, "direct_c64_rps": direct64["rps"]})
+    print(table(results))
     print()
     for key, value in summary.items():
-        print(f"{key:<34}{value:>10.3f}")
-    targets_met = (
-        summary["added_p50_ms_c1"] <= 1.0
-        and summary["gateway_rps_c64"] >= 1000
-        and summary["gateway_cpu_ms_per_request_c64"] <= 1.0
-    )
-    print("targets (p50 added <= 1 ms at 1 in flight; >= 1000 req/s at 64; <= 1 ms CPU/request):",
-          "met" if targets_met else "NOT met")
+        print(f"{key:<44}{value:>10.3f}")
+    checks = {
+        "p50 added <= 1 ms (both paths)": all(summary[f"{p} p50 added c1 (ms)"] <= 1.0 for p in ("/complete", "/v1")),
+        ">= 1000 req/s at 64 (both)": all(summary[f"{p} req/s c64"] >= 1000 for p in ("/complete", "/v1")),
+        "<= 1 ms CPU per request (both)": all(summary[f"{p} cpu ms/request c64"] <= 1.0 for p in ("/complete", "/v1")),
+        "50 ms upstream: >= 0.95 of direct": all(summary[f"{p} 50ms throughput / direct"] >= 0.95
+                                                 for p in ("/complete", "/v1")),
+        "50 ms upstream: p99 <= 1.2x pass-through": all(summary[f"{p} 50ms p99 / passthrough p99"] <= 1.2
+                                                        for p in ("/complete", "/v1")),
+    }
+    if args.tools:
+        checks["tools add <= 0.2 ms"] = summary["tools p50 added over plain /v1 (ms)"] <= 0.2
+    if args.cache:
+        checks["exact hit adds <= 0.5 ms"] = summary["exact hit p50 added over direct (ms)"] <= 0.5
+    if args.auth:
+        checks["auth+limits add <= 0.3 ms"] = all(summary[f"auth+limits p50 added {p} (ms)"] <= 0.3
+                                                  for p in ("/complete", "/v1"))
+    print()
+    for name, ok in checks.items():
+        print(f"{'met' if ok else 'NOT met':<8} {name}")
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()
+

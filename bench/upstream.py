@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import orjson
@@ -37,8 +38,13 @@ STREAM = [
 ]
 
 
+DELAY_S = float(sys.argv[2]) / 1000 if len(sys.argv) > 2 else 0.0  # e.g. 50: a 50 ms upstream
+
+
 async def complete(request: web.Request) -> web.StreamResponse:
     body = orjson.loads(await request.read())
+    if DELAY_S:
+        await asyncio.sleep(DELAY_S)
     if not body.get("stream"):
         return web.Response(body=REPLY, content_type="application/json")
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
@@ -55,8 +61,13 @@ async def traces(request: web.Request) -> web.Response:
     return web.Response(body=b"", content_type="application/x-protobuf")
 
 
+async def health(request: web.Request) -> web.Response:
+    return web.Response(body=b"{}", content_type="application/json")
+
+
 def main() -> None:
     app = web.Application()
+    app.router.add_get("/health", health)
     app.router.add_post("/v1/chat/completions", complete)
     app.router.add_post("/v1/traces", traces)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)

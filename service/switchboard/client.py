@@ -26,7 +26,13 @@ from switchboard.engine.context import RequestContext, new_request_id
 from switchboard.errors import GatewayError, invalid_request
 from switchboard.flow import StreamItem
 from switchboard.request import EmbeddingRequest, Request
-from switchboard.schema import CompleteRequest, CompletionResponse, DecideResponse, EmbeddingResponse, PipelineResult
+from switchboard.schema import (
+    CompleteRequest,
+    CompletionResponse,
+    DecideResponse,
+    EmbeddingResponse,
+    PipelineResult,
+)
 from switchboard.settings import Settings
 from switchboard.wiring import Runtime
 

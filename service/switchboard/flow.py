@@ -84,6 +84,8 @@ class Recorder(Protocol):
 class Limiter(Protocol):
     """Rate limits and budgets (callers.limits): reserve before the call, settle after it."""
 
+    def applies(self, ctx: RequestContext) -> bool: ...
+
     async def reserve(self, ctx: RequestContext, tokens: int, max_cost_usd: float) -> Any: ...
 
     async def settle(self, ctx: RequestContext, reservation: Any, tokens: int, cost_usd: float) -> None: ...
@@ -302,7 +304,7 @@ class Flow:
                      attempts=list(ctx.attempts))
 
     async def _reserve(self, ctx: RequestContext, request: Request, plan: Plan) -> Any:
-        if self.limiter is None:
+        if self.limiter is None or not self.limiter.applies(ctx):
             return None
         max_tokens = request.max_tokens or self.config.default_max_tokens
         tokens = request.estimated_input_tokens() + max_tokens * request.n
@@ -311,7 +313,7 @@ class Flow:
 
     async def _reserve_tokens(self, ctx: RequestContext, plan: Plan, input_tokens: int, output_tokens: int,
                               tokens: int | None = None) -> Any:
-        if self.limiter is None:
+        if self.limiter is None or not self.limiter.applies(ctx):
             return None
         usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
         most = max((cost_usd(self.config.price(t.provider, t.model), usage) for t in plan.targets), default=0.0)

@@ -28,10 +28,28 @@ def render_scrubbed(_logger: Any, _method: str, event: MutableMapping[str, Any])
     return redact(orjson.dumps(event, default=str).decode())
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def now_iso() -> str:
-    """UTC now, ISO 8601 with microseconds and a Z."""
+    """UTC now, ISO 8601 with microseconds and a Z (the date part is formatted once a second)."""
+    global _second
     now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1e6) % 1_000_000:06d}Z"
+    whole = int(now)
+    if whole != _second[0]:
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{int((now - whole) * 1e6):06d}Z"
+
+
+def write_record(event: str, fields: dict[str, Any]) -> None:
+    """A hot-path info line (the request record): the same JSON line as `log.info`, without structlog's
+    processor chain, which costs more than the line itself."""
+    if LEVELS["INFO"] < _threshold:
+        return
+    fields["event"] = event
+    fields["level"] = "info"
+    sys.stdout.write(redact(orjson.dumps(fields, default=str).decode()) + "\n")
+    sys.stdout.flush()
 
 
 def _by_level(_logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -181,6 +181,11 @@ class _Limiter:
         self._tenants = config.limits.tenants
         self._closed = config.limits.on_redis_error == "closed"
 
+    @staticmethod
+    def applies(ctx: RequestContext) -> bool:
+        """Only requests made with an API key (not the admin key) have limits and usage."""
+        return ctx.caller.key_id is not None and not ctx.caller.admin
+
     def scopes(self, ctx: RequestContext) -> list[Scope]:
         caller = ctx.caller
         scopes = []

@@ -19,13 +19,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from starlette.types import Receive, Scope, Send
 
 from switchboard.callers.model import Caller
 from switchboard.engine.context import RequestContext
 from switchboard.errors import GatewayError
 from switchboard.http import admin, anthropic, complete, openai, pipelines, sequence
-from switchboard.http.asgi import encode_headers, header_map, send_body
+from switchboard.http.asgi import Receive, Scope, Send, encode_headers, header_map, send_body
 from switchboard.http.doors import error_shape
 from switchboard.logs import log
 from switchboard.telemetry import metrics

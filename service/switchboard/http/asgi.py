@@ -7,13 +7,17 @@ The front doors are served as raw ASGI (see `http/app.py` for why); these helper
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, TypeVar
-
-from starlette.types import Receive, Scope, Send
 
 from switchboard.engine.context import RequestContext
 from switchboard.errors import GatewayError
+
+# The ASGI types (as the spec and starlette name them).
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB
 WATCH_AFTER_S = 0.05  # a request that takes longer starts watching for its client's disconnect

@@ -62,7 +62,10 @@ def parse_body(model: type[M], body: bytes, prefix: str = "") -> M:
 
 
 def route_header(route: Route) -> str:
-    return json.dumps(route.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=True)
+    """The route as a header value: JSON, ASCII only (non-ASCII escaped, as headers need)."""
+    data = route.model_dump(mode="json")
+    text = orjson.dumps(data).decode()
+    return text if text.isascii() else json.dumps(data, separators=(",", ":"), ensure_ascii=True)
 
 
 def native_error(ctx: RequestContext, error: GatewayError) -> Encoded:

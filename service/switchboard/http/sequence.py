@@ -11,14 +11,23 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from opentelemetry.trace import SpanKind
-from starlette.types import Receive, Scope, Send
 
 from switchboard.callers.model import Caller
 from switchboard.engine.context import RequestContext
 from switchboard.errors import GatewayError
 from switchboard.flow import Decide, StreamItem, StreamStarted
 from switchboard.http import sse
-from switchboard.http.asgi import ClientGone, encode_headers, guarded, header_map, read_body, send_body
+from switchboard.http.asgi import (
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    encode_headers,
+    guarded,
+    header_map,
+    read_body,
+    send_body,
+)
 from switchboard.http.doors import FrontDoor, Incoming, StreamingDoor
 from switchboard.pipelines.calls import PipelineCall
 from switchboard.request import EmbeddingRequest, Request

@@ -75,7 +75,8 @@ class GatewayServer(uvicorn.Server):
 
 def run(app: App, sock: socket.socket, banner: str, metrics_sock: socket.socket | None = None) -> None:
     grace = app.runtime.config.server.shutdown_grace_s
-    settings: dict[str, Any] = dict(loop="uvloop", http="httptools", access_log=False, log_level="warning")
+    settings: dict[str, Any] = dict(loop="uvloop", http="httptools", access_log=False, log_level="warning",
+                                    proxy_headers=False)  # nothing here reads the client address
     companions: list[uvicorn.Server] = []
     if metrics_sock is not None:
         companions.append(uvicorn.Server(uvicorn.Config(MetricsApp(app), lifespan="off", **settings)))

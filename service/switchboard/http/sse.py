@@ -7,7 +7,8 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
-from starlette.types import Receive, Send
+
+from switchboard.http.asgi import Receive, Send
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),

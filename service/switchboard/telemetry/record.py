@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanKind
 from switchboard.config import TargetRef
 from switchboard.engine.context import RequestContext
 from switchboard.errors import GatewayError
-from switchboard.logs import log, now_iso
+from switchboard.logs import now_iso, write_record
 from switchboard.providers.registry import KINDS
 from switchboard.schema import NOT_CALLED, Attempt, CompletionResponse, EmbeddingResponse, Outcome, Usage
 from switchboard.telemetry import metrics, tracing
@@ -99,8 +99,7 @@ class Telemetry:
         hedge_cost = sum(a.cost_usd or 0.0 for a in ctx.attempts)
         tenant = ctx.caller.tenant
         timestamp = now_iso()
-        log.info(
-            "request",
+        write_record("request", dict(
             record=RECORD,
             request_id=ctx.id,
             trace_id=tracing.trace_id(ctx.span),
@@ -139,7 +138,7 @@ class Telemetry:
             path=[_path_step(a) for a in ctx.attempts],
             sum=checksum(ctx.id, timestamp, cost, usage.input_tokens, usage.output_tokens),
             timestamp=timestamp,
-        )
+        ))
         self._observe(ctx, route, status, elapsed_s, response, cost + hedge_cost, tenant)
         if ctx.span is not None:
             self._end_span(ctx, status, route, response, error)
