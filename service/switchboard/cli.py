@@ -127,8 +127,8 @@ def worker(
     if config is not None:
         os.environ[CONFIG_ENV] = str(config)
     worker_app(settings.redis_url, settings.job_visibility_s).worker_main(
-        ["worker", f"--pool={pool}", f"--concurrency={concurrency}", f"--queues={jobs.QUEUE}",
-         "--loglevel=WARNING", "--without-gossip", "--without-mingle"]
+        ["--quiet", "worker", f"--pool={pool}", f"--concurrency={concurrency}", f"--queues={jobs.QUEUE}",
+         "--loglevel=WARNING", "--without-gossip", "--without-mingle"]  # --quiet: no banner on stdout
     )
 
 

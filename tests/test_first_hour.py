@@ -1,0 +1,188 @@
+"""A new user's first hour: what the README's commands print, and every surprise on that path removed."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import orjson
+import pytest
+import yaml
+from switchboard import Switchboard
+
+from tests.conftest import config_data, free_port
+
+CLI = [sys.executable, "-m", "switchboard"]
+
+
+def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, input=stdin,
+                          env={"PATH": "/usr/bin:/bin", **(env or {})})
+
+
+def test_serve_says_when_it_is_up_and_when_it_stops(env, fakes, tmp_path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(config_data()))
+    port = free_port()
+    process = subprocess.Popen([*CLI, "serve", "--port", str(port), "--config", str(config)],
+                               env={"PATH": "/usr/bin:/bin", **env}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    up = process.stderr.readline()
+    assert f"listening on http://127.0.0.1:{port}" in up and str(config) in up
+    assert "usable targets:" in up and "embedded model: off" in up and "auth: off" in up
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    process.terminate()
+    assert process.wait(20) is not None
+    assert "stopped" in process.stderr.read()
+
+
+def test_a_port_in_use_is_one_line_naming_the_option(env) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port), env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "--port" in result.stderr and "already in use" in result.stderr
+
+
+def test_every_error_response_carries_a_request_id_even_a_500(serve, monkeypatch) -> None:
+    base_url = serve()
+    app = serve.apps[-1]
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app.runtime.flow, "complete", broken)
+    response = httpx.post(f"{base_url}/complete", json={"text": "hi"})
+    assert response.status_code == 500 and response.headers["x-request-id"]
+    assert response.json()["error"]["code"] == "internal_error"
+
+
+def test_jobs_with_redis_unreachable_are_503_naming_redis(serve, env) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    base_url = serve(environment={**env, "REDIS_URL": dead})
+    submitted = httpx.post(f"{base_url}/pipelines/blog_post/jobs", json={"inputs": {"topic": "x"}}, timeout=10)
+    assert submitted.status_code == 503 and submitted.headers["x-request-id"]
+    error = submitted.json()["error"]
+    assert error["code"] == "jobs_unavailable" and "Redis" in error["message"]
+    polled = httpx.get(f"{base_url}/jobs/abc", timeout=10)
+    assert polled.status_code == 503 and polled.json()["error"]["code"] == "jobs_unavailable"
+    ready = httpx.get(f"{base_url}/readyz", timeout=10).json()
+    assert ready["dependencies"]["redis"].startswith("unreachable")
+
+
+def test_version_and_pipeline_list_and_help() -> None:
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("switchboard ")
+    listed = run("pipeline", "list")
+    assert "blog_post" in listed.stdout and "--topic" in listed.stdout and "--audience" in listed.stdout
+    helped = run("pipeline", "run", "blog_post", "--help")
+    assert helped.returncode == 0
+    assert "--topic" in helped.stdout and "(required)" in helped.stdout and "--length" in helped.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["pipeline", "run", "blog_post", "--timeout-s", "0", "--topic", "x"], "--timeout-s"),
+    (["pipeline", "run", "blog_post", "--timeout-s", "99999", "--topic", "x"], "--timeout-s"),
+    (["pipeline", "run", "nope"], "unknown pipeline"),
+    (["serve", "--port", "70000"], "--port"),
+    (["worker", "--concurrency", "0"], "--concurrency"),
+])
+def test_cli_numbers_and_names_are_checked_like_the_api_checks_them(args, message) -> None:
+    result = run(*args)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_boolean_options_are_plain_flags() -> None:
+    serve_help = run("serve", "--help").stdout
+    assert "--insecure-no-auth" in serve_help and "--no-insecure-no-auth" not in serve_help
+    assert "--csv" in run("costs", "--help").stdout and "--no-csv" not in run("costs", "--help").stdout
+
+
+def test_costs_without_a_file_on_a_terminal_says_how_to_use_it() -> None:
+    # A pseudo-terminal as stdin: no file given and nothing piped.
+    import pty
+
+    leader, follower = pty.openpty()
+    result = subprocess.run([*CLI, "costs"], stdin=follower, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "switchboard costs requests.log" in result.stderr
+    import os
+
+    os.close(leader)
+    os.close(follower)
+
+
+async def test_the_library_is_quiet_by_default(env, fakes) -> None:
+    script = """
+import asyncio
+from switchboard import Switchboard
+from switchboard.config import parse_config
+
+async def main():
+    async with Switchboard(parse_config({"routing": {"classifier": {"enabled": False}}})) as sb:
+        response = await sb.complete("Say hi", task_type="creative_writing")
+        print("ANSWER", response.text)
+
+asyncio.run(main())
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", **env})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["ANSWER Hello from the fake."]  # no log line in the user's output
+
+
+async def test_the_library_takes_typed_keyword_arguments(switchboard, fakes) -> None:
+    import inspect
+
+    parameters = inspect.signature(Switchboard.complete).parameters
+    assert {"task_type", "max_tokens", "temperature", "tools", "response_format", "timeout_s"} <= set(parameters)
+    assert parameters["max_tokens"].kind is inspect.Parameter.KEYWORD_ONLY
+    response = await switchboard.complete("hi", task_type="creative_writing", max_tokens=5)
+    assert fakes.openai.received[-1].json["max_completion_tokens"] == 5 and response.provider == "openai"
+
+
+def test_the_shipped_defaults_name_every_timeout_the_readme_names() -> None:
+    from importlib import resources
+
+    shipped = yaml.safe_load(resources.files("switchboard").joinpath("defaults.yaml").read_text())
+    assert {"pipeline_s", "first_token_s", "stall_s", "request_s"} <= set(shipped["timeouts"])
+
+
+def test_worker_log_lines_are_plain_json_records_that_costs_can_read(redis_url, env, fakes, tmp_path) -> None:
+    import redis as redis_sync
+
+    redis_sync.Redis.from_url(redis_url).flushdb()
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(config_data()))
+    environment = {"PATH": "/usr/bin:/bin", **env, "REDIS_URL": redis_url}
+    worker = subprocess.Popen([*CLI, "worker", "--pool", "solo", "--concurrency", "1", "--config", str(config)],
+                              env=environment, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port = free_port()
+    server = subprocess.Popen([*CLI, "serve", "--port", str(port), "--config", str(config)], env=environment,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None and "listening" in server.stderr.readline()
+        job = httpx.post(f"http://127.0.0.1:{port}/pipelines/blog_post/jobs", json={"inputs": {"topic": "logs"}})
+        assert job.status_code == 202
+        deadline = time.monotonic() + 60
+        while httpx.get(f"http://127.0.0.1:{port}/jobs/{job.json()['id']}").json()["status"] != "succeeded":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        server.terminate()
+        worker.terminate()
+        server.wait(20)
+        output, _ = worker.communicate(timeout=30)
+    lines = [orjson.loads(line) for line in output.splitlines() if line.strip()]  # every line is JSON
+    events = [line["event"] for line in lines]
+    assert events.count("request") == 3 and "job_started" in events and "job_finished" in events
+    log = tmp_path / "worker.log"
+    log.write_text(output)
+    costs = run("costs", str(log))
+    assert costs.returncode == 0 and "found no request records" not in costs.stderr
+    assert costs.stdout.splitlines()[-1].split()[1] == "3"  # TOTAL: the three steps
