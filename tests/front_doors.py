@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+
 from switchboard import Switchboard
 from switchboard.config import GatewayConfig
 from switchboard.http.app import create_app
-
 from tests.conftest import KEYS, free_port, make_config, outcomes
 
 # The three protocols in one chain: whichever answers, the ones before it fail.

@@ -295,3 +295,28 @@ def test_anthropic_sdk_tool_choice_and_error_results_reach_openai(url, fakes) ->
     assert "timeout" in sent[2]["content"] and sent[2]["tool_call_id"] == use.id
     assert sent[3]["content"] == "Try your best."
     assert fake.rejected == []
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_upstream_tool_ids_anthropic_clients_would_refuse_are_rewritten(url, fakes, stream) -> None:
+    """Some OpenAI-compatible servers name calls `functions.get_weather:0`; an Anthropic client must get an id it
+    can send back (`^[a-zA-Z0-9_-]+$`), and the provider its call and result under one id."""
+    fake = answer_from(fakes, "openai", Reply(text="", tool_calls=[
+        ToolCall("get_weather", {"city": "Paris"}, id="functions.get_weather:0")]), Reply(text="Sunny."))
+    client = anthropic.Anthropic(api_key="anything", base_url=url, max_retries=0)
+    messages: list[Any] = [{"role": "user", "content": QUESTION}]
+    if stream:
+        with client.messages.stream(model="chain", max_tokens=50, tools=[WEATHER_ANTHROPIC],
+                                    messages=messages) as events:
+            message = events.get_final_message()
+    else:
+        message = client.messages.create(model="chain", max_tokens=50, tools=[WEATHER_ANTHROPIC], messages=messages)
+    [use] = message.content
+    assert use.id == "functions_get_weather_0"
+    messages += [{"role": "assistant", "content": message.content},
+                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sun"}]}]
+    assert client.messages.create(model="chain", max_tokens=50, tools=[WEATHER_ANTHROPIC],
+                                  messages=messages).content[0].text == "Sunny."
+    sent = chat_bodies(fake)[-1]["messages"]
+    assert sent[1]["tool_calls"][0]["id"] == sent[2]["tool_call_id"] == "functions_get_weather_0"
+    assert fake.rejected == []

@@ -21,6 +21,7 @@ from switchboard.errors import GatewayError
 from switchboard.flow import StreamFailed, StreamFinished, StreamItem, StreamStarted
 from switchboard.http import sse
 from switchboard.http.doors import Encoded, Incoming, anthropic_error, parse_body, route_header
+from switchboard.providers.anthropic import safe_id
 from switchboard.providers.base import TextDelta, ToolCallDelta
 from switchboard.request import (
     ImagePart,
@@ -270,7 +271,8 @@ class MessagesDoor:
         if result.text:
             content.append({"type": "text", "text": result.text})
         for call in result.tool_calls or ():
-            content.append({"type": "tool_use", "id": call.id, "name": call.function.name,
+            # Ids as Anthropic clients accept them (and send back in tool_use blocks); any provider's ids.
+            content.append({"type": "tool_use", "id": safe_id(call.id), "name": call.function.name,
                             "input": _tool_input(call.function.arguments)})
         body = {
             "id": f"msg_{ctx.id}",
@@ -352,7 +354,7 @@ class _Blocks:
             self.kind, self.tool_index = "tool_use", delta.index
             chunks.append(sse.event("content_block_start", {
                 "type": "content_block_start", "index": self.index,
-                "content_block": {"type": "tool_use", "id": delta.id or f"toolu_{delta.index}",
+                "content_block": {"type": "tool_use", "id": safe_id(delta.id or f"toolu_{delta.index}"),
                                   "name": delta.name or "", "input": {}}}))
         if delta.arguments:
             chunks.append(sse.event("content_block_delta", {

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
 from switchboard.engine.context import RequestContext
 from switchboard.errors import GatewayError
 from switchboard.flow import StreamFailed, StreamFinished, StreamItem, StreamStarted
@@ -355,21 +356,34 @@ class CompletionsDoor:
 
 
 # -- /v1/embeddings --------------------------------------------------------------------------------------
+MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit per request
+
+
 class EmbeddingsBody(_OpenAIBody):
     model: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    input: Annotated[str, StringConstraints(min_length=1)] | Annotated[
-        list[Annotated[str, StringConstraints(min_length=1)]], Field(min_length=1, max_length=2048)]
+    input: str | list[str]
     dimensions: Annotated[int, Field(ge=1, le=16384)] | None = None
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None
     input_type: Literal["search_document", "search_query", "classification", "clustering"] | None = None
     timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None
 
-    @field_validator("input", mode="before")
+    @field_validator("input", mode="plain")
     @classmethod
-    def _text_inputs(cls, value: Any) -> Any:
+    def _text_inputs(cls, value: Any) -> str | list[str]:
+        """Validated by hand, so that every problem is reported as `input` (a union would add its branches)."""
         if isinstance(value, list) and value and isinstance(value[0], int | list):
             raise ValueError("token arrays are not supported: send the inputs as text")
+        if isinstance(value, str):
+            if not value:
+                raise ValueError("must not be empty")
+            return value
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError("must be a string or a list of strings")
+        if not value or len(value) > MAX_EMBEDDING_INPUTS:
+            raise ValueError(f"must hold 1 to {MAX_EMBEDDING_INPUTS} strings")
+        if not all(value):
+            raise ValueError("an input must not be empty")
         return value
 
 

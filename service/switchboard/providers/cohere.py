@@ -27,6 +27,7 @@ from switchboard.schema import FinishReason, Outcome, Usage
 MAX_TEMPERATURE = 1.0
 TOP_P = (0.01, 0.99)  # Cohere's `p`
 PENALTY = (0.0, 1.0)  # Cohere's penalties; OpenAI's run -2..2
+DETAILS = ("auto", "low", "high")  # an image's `detail`; OpenAI's "original" has no equivalent: left out
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
     "COMPLETE": "stop",
@@ -50,7 +51,8 @@ def message_body(message: Message) -> dict[str, Any]:
         return body
     if isinstance(message.content, list):
         body["content"] = [
-            {"type": "image_url", "image_url": {"url": part.url, **({"detail": part.detail} if part.detail else {})}}
+            {"type": "image_url", "image_url": {"url": part.url,
+                                                **({"detail": part.detail} if part.detail in DETAILS else {})}}
             if isinstance(part, ImagePart) else {"type": "text", "text": part.text}
             for part in message.content
         ]
