@@ -16,11 +16,12 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import GATEWAY_BODY, RESULTS, ROOT, cpu_seconds, free_port, wait_ready, wrk  # noqa: E402
+from harness import RESULTS, ROOT, cpu_seconds, free_port, wait_ready, wrk  # noqa: E402
+from overhead import COMPLETE as GATEWAY_BODY  # noqa: E402
+from ttft import bench_config  # noqa: E402
 
 
 def main() -> None:
@@ -46,26 +47,27 @@ def main() -> None:
     }
     processes = [subprocess.Popen(["taskset", "-c", "1", sys.executable, str(ROOT / "bench" / "upstream.py"),
                                    str(up_port)])]
+    config_file = bench_config()
     ports = {}
     for name, env in variants.items():
         ports[name] = free_port()
         processes.append(subprocess.Popen(
-            ["taskset", "-c", "0", sys.executable, "-m", "switchboard", "serve", "--port", str(ports[name])],
+            ["taskset", "-c", "0", sys.executable, "-m", "switchboard", "serve", "--port", str(ports[name]),
+             "--config", config_file],
             env=env, stdout=subprocess.DEVNULL))
     pids = {name: processes[i + 1].pid for i, name in enumerate(variants)}
     samples: dict[str, list[dict]] = {name: [] for name in variants}
     try:
         for name in variants:
             wait_ready(f"http://127.0.0.1:{ports[name]}/readyz")
-        with tempfile.TemporaryDirectory() as lua_dir:
+        for name in variants:
+            wrk(f"http://127.0.0.1:{ports[name]}/complete", GATEWAY_BODY, 4, 2)  # warm-up
+        for _ in range(args.rounds):
             for name in variants:
-                wrk(f"http://127.0.0.1:{ports[name]}/complete", GATEWAY_BODY, 4, 2, Path(lua_dir))  # warm-up
-            for _ in range(args.rounds):
-                for name in variants:
-                    cpu = cpu_seconds(pids[name])
-                    run = wrk(f"http://127.0.0.1:{ports[name]}/complete", GATEWAY_BODY, 1, args.duration, Path(lua_dir))
-                    run["cpu_ms_per_request"] = (cpu_seconds(pids[name]) - cpu) * 1000 / run["requests"]
-                    samples[name].append(run)
+                cpu = cpu_seconds(pids[name])
+                run = wrk(f"http://127.0.0.1:{ports[name]}/complete", GATEWAY_BODY, 1, args.duration)
+                run["cpu_ms_per_request"] = (cpu_seconds(pids[name]) - cpu) * 1000 / run["requests"]
+                samples[name].append(run)
     finally:
         for process in processes:
             process.terminate()

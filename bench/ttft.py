@@ -21,7 +21,16 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import RESULTS, ROOT, free_port, wait_ready  # noqa: E402
+from harness import RESULTS, ROOT, free_port, wait_ready  # noqa: E402
+from overhead import BENCH_CONFIG  # noqa: E402
+
+
+def bench_config() -> str:
+    import tempfile
+
+    path = Path(tempfile.mkstemp(suffix=".yaml")[1])
+    path.write_text(json.dumps(BENCH_CONFIG))  # JSON is YAML
+    return str(path)
 
 
 async def first_token_ms(session: aiohttp.ClientSession, url: str, body: dict, marker: bytes) -> float:
@@ -42,7 +51,7 @@ def percentile(values: list[float], q: float) -> float:
 async def measure(upstream: str, gateway: str, requests: int) -> dict[str, list[float]]:
     direct_body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True,
                    "stream_options": {"include_usage": True}}
-    gateway_body = {"text": "hi", "stream": True}
+    gateway_body = {"text": "hi", "stream": True, "task_type": "creative_writing"}
     samples: dict[str, list[float]] = {"direct": [], "gateway": []}
     async with aiohttp.ClientSession() as session:
         for index in range(requests + 50):
@@ -69,7 +78,8 @@ def main() -> None:
     }
     processes = [
         subprocess.Popen(["taskset", "-c", "1", sys.executable, str(ROOT / "bench" / "upstream.py"), str(up_port)]),
-        subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "switchboard", "serve", "--port", str(gw_port)],
+        subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "switchboard", "serve", "--port", str(gw_port),
+                          "--config", bench_config()],
                          env=env, stdout=subprocess.DEVNULL),
     ]
     try:
