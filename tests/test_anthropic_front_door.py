@@ -196,3 +196,18 @@ def test_thinking_history_is_accepted_and_dropped_for_other_protocols(client, fa
         {"role": "user", "content": "Again?"}])
     assert [m["role"] for m in chat_bodies(fake)[-1]["messages"]] == ["user", "assistant", "user"]
     assert chat_bodies(fake)[-1]["messages"][1]["content"] == "Hello."
+
+
+@pytest.mark.parametrize(("thinking", "effort"), [({"type": "enabled", "budget_tokens": 2048}, "low"),
+                                                  ({"type": "adaptive"}, "medium")])
+def test_thinking_becomes_a_reasoning_effort_for_every_protocol(client, fakes, thinking, effort) -> None:
+    fake = answer_from(fakes, "openai", Reply(text="Thought about it."))
+    message = client.messages.create(model="chain", max_tokens=4096, messages=ASK, thinking=thinking)
+    assert message.content[0].text == "Thought about it."
+    assert chat_bodies(fake)[-1]["reasoning_effort"] == effort
+    fake = answer_from(fakes, "anthropic", Reply(text="Thought about it."))
+    client.messages.create(model="anthropic/claude-sonnet-4-6", max_tokens=4096, messages=ASK, thinking=thinking,
+                           extra_body={"temperature": 0.5})
+    sent = chat_bodies(fake)[-1]
+    assert sent["thinking"] == {"type": "adaptive"} and sent["output_config"] == {"effort": effort}
+    assert "temperature" not in sent and fake.rejected == []

@@ -164,3 +164,13 @@ def test_a_response_format_is_never_dropped(serve, fakes) -> None:
         client.chat.completions.parse(model="cohere_only", messages=ASK, response_format=Person)
     assert raised.value.code == "unsupported_capability" and raised.value.param == "json_schema"
     assert fakes.cohere.calls == 0
+
+
+def test_openai_json_mode_gets_the_word_json_it_requires(client, fakes) -> None:
+    """OpenAI refuses json_object unless a message says "json"; clients of other providers need not say it."""
+    fake = answer_from(fakes, "openai", Reply(text=ANSWER))
+    completion = client.chat.completions.create(model="chain", messages=[{"role": "user", "content": "Who?"}],
+                                                response_format={"type": "json_object"})
+    assert json.loads(completion.choices[0].message.content)["name"] == "Ada"
+    assert fake.rejected == [] and fake.calls == 1
+    assert "json" in chat_bodies(fake)[-1]["messages"][0]["content"].lower()

@@ -320,3 +320,48 @@ def test_upstream_tool_ids_anthropic_clients_would_refuse_are_rewritten(url, fak
     sent = chat_bodies(fake)[-1]["messages"]
     assert sent[1]["tool_calls"][0]["id"] == sent[2]["tool_call_id"] == "functions_get_weather_0"
     assert fake.rejected == []
+
+
+def test_tool_choice_and_parallel_flag_without_tools_are_not_sent_to_openai(url, fakes) -> None:
+    fake = answer_from(fakes, "openai", Reply(text="fine"))
+    client = openai.OpenAI(api_key="anything", base_url=f"{url}/v1", max_retries=0)
+    client.chat.completions.create(model="chain", messages=[{"role": "user", "content": QUESTION}],
+                                   tool_choice="none", parallel_tool_calls=False)
+    sent = chat_bodies(fake)[-1]
+    assert "tool_choice" not in sent and "parallel_tool_calls" not in sent and fake.rejected == []
+
+
+def test_text_before_tool_calls_reaches_cohere_as_its_tool_plan(url, fakes) -> None:
+    fake = answer_from(fakes, "cohere", Reply(text="Sunny."))
+    client = openai.OpenAI(api_key="anything", base_url=f"{url}/v1", max_retries=0)
+    client.chat.completions.create(model="chain", tools=[WEATHER], messages=[
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": "Let me check.", "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sun"}])
+    assistant = chat_bodies(fake)[-1]["messages"][1]
+    assert assistant["tool_plan"] == "Let me check." and "content" not in assistant
+    assert fake.rejected == []
+
+
+def test_cohere_is_not_asked_for_tools_and_a_response_format_together(url, fakes) -> None:
+    """Cohere refuses the pair: no call is made, and the next target answers."""
+    fakes.anthropic.default = Reply(text='{"ok": true}')
+    client = openai.OpenAI(api_key="anything", base_url=f"{url}/v1", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="summarization", messages=[{"role": "user", "content": "Summarise as JSON."}], tools=[WEATHER],
+        response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": {"type": "object"}}})
+    assert attempts(raw.headers) == [("cohere", "bad_request"), ("anthropic", "ok")]
+    assert fakes.cohere.calls == 0
+
+
+def test_a_forced_tool_wins_over_thinking_on_anthropic(url, fakes) -> None:
+    fake = answer_from(fakes, "anthropic", Reply(text="", tool_calls=[ToolCall("get_weather", {"city": "Paris"})]))
+    client = openai.OpenAI(api_key="anything", base_url=f"{url}/v1", max_retries=0)
+    completion = client.chat.completions.create(model="chain", messages=[{"role": "user", "content": QUESTION}],
+                                                tools=[WEATHER], tool_choice="required", reasoning_effort="high",
+                                                temperature=0.3)
+    assert completion.choices[0].message.tool_calls[0].function.name == "get_weather"
+    sent = chat_bodies(fake)[-1]
+    assert sent["tool_choice"] == {"type": "any"} and "thinking" not in sent and sent["temperature"] == 0.3
+    assert fake.rejected == []

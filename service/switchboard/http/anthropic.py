@@ -143,6 +143,20 @@ class OutputConfig(BaseModel):
     effort: Literal["low", "medium", "high", "max"] | None = None
 
 
+class ThinkingParam(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["enabled", "adaptive", "disabled"]
+    budget_tokens: Annotated[int, Field(ge=0)] | None = None
+
+    def effort(self) -> str | None:
+        """The neutral reasoning effort this asks for (a budget, read as the nearest effort)."""
+        if self.type == "disabled":
+            return None
+        if self.type == "adaptive" or self.budget_tokens is None:
+            return "medium"
+        return "low" if self.budget_tokens < 4096 else "medium" if self.budget_tokens < 16384 else "high"
+
+
 class Metadata(BaseModel):
     model_config = ConfigDict(extra="allow")
     user_id: str | None = None
@@ -164,6 +178,7 @@ class MessagesRequest(BaseModel):
     tool_choice: ToolChoiceParam | None = None
     metadata: Metadata | None = None
     output_config: OutputConfig | None = None
+    thinking: ThinkingParam | None = None
     timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None  # Switchboard: this request's deadline
 
     @model_validator(mode="after")
@@ -187,7 +202,7 @@ class MessagesRequest(BaseModel):
             raise GatewayError(422, "invalid_request", "messages: no content to answer", field="messages")
         tools = [Tool(t.name, t.description, t.input_schema, t.strict) for t in self.tools or ()] or None
         choice = self.tool_choice
-        ignored = sorted(name for name in self.model_extra or {} if name not in ("thinking", "service_tier"))
+        ignored = sorted(name for name in self.model_extra or {} if name not in ("service_tier", "cache_control"))
         if self.top_k is not None:
             ignored.append("top_k")
         output = self.output_config
@@ -195,7 +210,7 @@ class MessagesRequest(BaseModel):
             messages=messages, max_tokens=self.max_tokens, temperature=self.temperature,
             top_p=self.top_p, stop=self.stop_sequences or None,
             user=self.metadata.user_id if self.metadata else None,
-            reasoning_effort=output.effort if output else None,
+            reasoning_effort=(output.effort if output else None) or (self.thinking.effort() if self.thinking else None),
             tools=tools,
             tool_choice=None if choice is None else ToolChoice(
                 {"auto": "auto", "any": "required", "tool": "function", "none": "none"}[choice.type],  # type: ignore[arg-type]

@@ -127,7 +127,11 @@ class AnthropicAdapter(Adapter):
                                 "stream": True}
         if system:
             body["system"] = system
-        thinking = request.reasoning_effort in EFFORTS
+        choice = request.tool_choice
+        # Thinking cannot go with a forced tool (400 "Thinking may not be enabled when tool_choice forces tool
+        # use"): the tool the client forces is a requirement, the effort a preference, so thinking gives way.
+        forced = bool(request.tools) and choice is not None and choice.mode in ("required", "function")
+        thinking = request.reasoning_effort in EFFORTS and not forced
         if not thinking:  # with thinking on, sampling parameters are refused
             if request.temperature is not None:
                 body["temperature"] = min(request.temperature, MAX_TEMPERATURE)
@@ -145,7 +149,6 @@ class AnthropicAdapter(Adapter):
                   "input_schema": tool.parameters or {"type": "object", "properties": {}},
                   **({"strict": tool.strict} if tool.strict is not None else {})}
                  for tool in request.tools or ()]
-        choice = request.tool_choice
         tool_choice: dict[str, Any] | None = None
         if choice is not None and tools:
             tool_choice = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"},
@@ -177,7 +180,7 @@ class AnthropicAdapter(Adapter):
     def stream_parser(self, call: ProviderCall) -> StreamParser:
         form = call.request.response_format
         forced_json = (form is not None and form.type == "json_object" and not call.request.tools
-                       and call.request.reasoning_effort not in EFFORTS)
+                       and call.request.reasoning_effort not in EFFORTS)  # as in body(): no tools, no thinking
         return AnthropicStreamParser(JSON_TOOL if forced_json else None)
 
 

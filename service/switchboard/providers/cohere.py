@@ -56,6 +56,8 @@ def message_body(message: Message) -> dict[str, Any]:
             if isinstance(part, ImagePart) else {"type": "text", "text": part.text}
             for part in message.content
         ]
+    elif message.content and message.tool_calls and message.role == "assistant":
+        body["tool_plan"] = message.content  # what a turn says before its calls is Cohere's tool plan
     elif message.content:  # omitted rather than null or "" beside tool calls
         body["content"] = message.content
     if message.tool_calls:
@@ -111,6 +113,9 @@ class CohereAdapter(Adapter):
                 body["tool_choice"] = "NONE"
         form = request.response_format
         if form is not None and form.type != "text":
+            if tools:  # refused by Cohere ("not supported with tools"): fail over without a call
+                raise ProviderError(Outcome.BAD_REQUEST, "Cohere cannot combine response_format with tools",
+                                    retryable=False)
             body["response_format"] = {"type": "json_object", **({"json_schema": form.schema} if form.schema else {})}
         return body
 

@@ -60,7 +60,7 @@ def message_body(message: Message) -> dict[str, Any]:
 def request_body(request: Request, body: dict[str, Any]) -> dict[str, Any]:
     """The sampling parameters, tools and response format in OpenAI's form (shared with the front door)."""
     for name in ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty", "logit_bias", "user",
-                 "reasoning_effort", "parallel_tool_calls"):
+                 "reasoning_effort"):
         value = getattr(request, name)
         if value is not None:
             body[name] = value
@@ -79,8 +79,10 @@ def request_body(request: Request, body: dict[str, Any]) -> dict[str, Any]:
             **({"parameters": tool.parameters} if tool.parameters is not None else {}),
             **({"strict": tool.strict} if tool.strict is not None else {}),
         }} for tool in request.tools]
+        if request.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = request.parallel_tool_calls
     choice = request.tool_choice
-    if choice is not None:
+    if choice is not None and request.tools:  # refused without tools ("only allowed when tools are specified")
         body["tool_choice"] = ({"type": "function", "function": {"name": choice.name}} if choice.mode == "function"
                                else choice.mode)
     form = request.response_format
@@ -99,6 +101,8 @@ class OpenAIAdapter(Adapter):
     kind = "openai"
     honours_should_retry = True
     max_tokens_field = "max_completion_tokens"  # `max_tokens` is deprecated and refused by o-series models
+    # OpenAI refuses `json_object` unless a message says "json"; clients of other providers need not say it.
+    json_word_required = True
 
     def url(self, call: ProviderCall) -> str:
         return f"{self.base_url}/chat/completions"
@@ -107,9 +111,14 @@ class OpenAIAdapter(Adapter):
         return {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def body(self, call: ProviderCall) -> dict[str, Any]:
+        messages = [message_body(m) for m in call.request.messages]
+        form = call.request.response_format
+        if self.json_word_required and form is not None and form.type == "json_object" and \
+                not any("json" in m.text().lower() for m in call.request.messages):
+            messages.insert(0, {"role": "system", "content": "Answer in JSON."})
         body: dict[str, Any] = {
             "model": call.model,
-            "messages": [message_body(m) for m in call.request.messages],
+            "messages": messages,
             self.max_tokens_field: call.max_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},
@@ -198,6 +207,7 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     kind = "openai_compatible"
     honours_should_retry = False
     max_tokens_field = "max_tokens"
+    json_word_required = False
 
 
 def parse_usage(usage: Any) -> Usage | None:
