@@ -10,7 +10,7 @@ import anthropic
 import httpx
 import pytest
 
-from tests.conftest import sse_events
+from tests.conftest import outcomes, sse_events
 from tests.fakes import Reply, ToolCall
 from tests.front_doors import (
     PROVIDERS,
@@ -36,6 +36,10 @@ def url(fakes) -> Any:
 @pytest.fixture(scope="module")
 def client(url) -> anthropic.Anthropic:
     return anthropic.Anthropic(api_key="anything", base_url=url, max_retries=0)
+
+
+def attempts_of(route: dict[str, Any]) -> list[tuple[str, str]]:
+    return outcomes(route["attempts"])
 
 
 def check_event_order(events: list[tuple[str | None, Any]]) -> list[dict[str, Any]]:
@@ -211,3 +215,25 @@ def test_thinking_becomes_a_reasoning_effort_for_every_protocol(client, fakes, t
     sent = chat_bodies(fake)[-1]
     assert sent["thinking"] == {"type": "adaptive"} and sent["output_config"] == {"effort": effort}
     assert "temperature" not in sent and fake.rejected == []
+
+
+def test_dropped_parameters_and_the_route_are_reported(client, url, fakes) -> None:
+    fakes.anthropic.default = Reply(text="ok")
+    message = client.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=ASK,  # a bare model name
+                                     extra_body={"top_k": 5, "mystery": 1})
+    assert message.model == "anthropic/claude-haiku-4-5"
+    assert message.model_extra["switchboard"]["dropped"] == ["mystery", "top_k"]
+    assert "top_k" not in chat_bodies(fakes.anthropic)[-1]
+    with httpx.stream("POST", f"{url}/v1/messages", json={"model": "claude-haiku-4-5", "max_tokens": 10,
+                                                          "stream": True, "top_k": 5, "messages": ASK}) as response:
+        events = sse_events(response)
+    extra = events[-2][1]["switchboard"]
+    assert extra["dropped"] == ["top_k"] and attempts_of(extra["route"]) == [("anthropic", "ok")]
+
+
+def test_system_blocks_are_joined_as_paragraphs(client, fakes) -> None:
+    fake = answer_from(fakes, "openai", Reply(text="ok"))
+    client.messages.create(model="chain", max_tokens=10, messages=ASK, system=[
+        {"type": "text", "text": "You are terse."}, {"type": "text", "text": "Answer in French."}])
+    assert chat_bodies(fake)[-1]["messages"][0] == {"role": "system",
+                                                    "content": "You are terse.\n\nAnswer in French."}

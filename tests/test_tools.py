@@ -365,3 +365,19 @@ def test_a_forced_tool_wins_over_thinking_on_anthropic(url, fakes) -> None:
     sent = chat_bodies(fake)[-1]
     assert sent["tool_choice"] == {"type": "any"} and "thinking" not in sent and sent["temperature"] == 0.3
     assert fake.rejected == []
+
+
+def test_long_tool_call_ids_are_shortened_for_openai(url, fakes) -> None:
+    """vLLM names calls `chatcmpl-tool-<32 hex>` (46 characters); OpenAI refuses ids over 40. A history from the
+    local tier that fails over to OpenAI keeps each call paired with its result under one shorter id."""
+    fake = answer_from(fakes, "openai", Reply(text="Sunny."))
+    long_id = "chatcmpl-tool-" + "ab" * 16
+    client = openai.OpenAI(api_key="anything", base_url=f"{url}/v1", max_retries=0)
+    client.chat.completions.create(model="chain", tools=[WEATHER], messages=[
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "tool_calls": [{"id": long_id, "type": "function",
+                                              "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": long_id, "content": "sun"}])
+    sent = chat_bodies(fake)[-1]["messages"]
+    sent_id = sent[1]["tool_calls"][0]["id"]
+    assert len(sent_id) <= 40 and sent_id == sent[2]["tool_call_id"] and sent_id.startswith("chatcmpl-tool-")

@@ -193,7 +193,7 @@ class MessagesRequest(BaseModel):
 
     def to_request(self) -> Request:
         messages: list[Message] = []
-        system = self.system if isinstance(self.system, str) else "".join(b.text for b in self.system or ())
+        system = self.system if isinstance(self.system, str) else "\n\n".join(b.text for b in self.system or ())
         if system.strip():
             messages.append(Message("system", system))
         for param in self.messages:
@@ -275,6 +275,15 @@ def _tool_input(arguments: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
+def _summary(response: CompletionResponse) -> dict[str, Any]:
+    """Switchboard's own fields beside the message (the SDK keeps unknown fields, and ignores them)."""
+    summary: dict[str, Any] = {"cost_usd": response.cost_usd, "latency_ms": response.latency_ms,
+                               "cached": response.cached}
+    if response.dropped:
+        summary["dropped"] = response.dropped
+    return summary
+
+
 class MessagesDoor:
     name = "anthropic"
 
@@ -298,7 +307,7 @@ class MessagesDoor:
             "stop_reason": STOP_REASONS[result.finish_reason],
             "stop_sequence": None,
             "usage": _usage(result.usage),
-            "switchboard": {"cost_usd": result.cost_usd, "latency_ms": result.latency_ms, "cached": result.cached},
+            "switchboard": _summary(result),
         }
         return 200, {"request-id": ctx.id, "x-switchboard-route": route_header(result.route)}, orjson.dumps(body)
 
@@ -328,7 +337,8 @@ class MessagesDoor:
                 yield sse.event("message_delta", {
                     "type": "message_delta",
                     "delta": {"stop_reason": STOP_REASONS[response.finish_reason], "stop_sequence": None},
-                    "usage": _usage(response.usage)})
+                    "usage": _usage(response.usage),
+                    "switchboard": {**_summary(response), "route": response.route.model_dump(mode="json")}})
                 yield sse.event("message_stop", {"type": "message_stop"})
             elif isinstance(item, StreamFailed):
                 yield sse.event("error", {"type": "error", "error": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from switchboard.providers.base import (
@@ -36,7 +37,16 @@ FINISH_REASONS: dict[str | None, FinishReason] = {
 }
 
 
-def message_body(message: Message) -> dict[str, Any]:
+def short_id(value: str, limit: int | None) -> str:
+    """A tool-call id within `limit` characters (OpenAI refuses ids over 40: `string_above_max_length`; vLLM
+    makes 46), rewritten the same way for a call and its result: a prefix and a hash of the whole."""
+    if limit is None or len(value) <= limit:
+        return value
+    digest = hashlib.blake2b(value.encode(), digest_size=5).hexdigest()
+    return f"{value[:limit - len(digest) - 1]}_{digest}"
+
+
+def message_body(message: Message, id_limit: int | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"role": message.role}
     if isinstance(message.content, list):
         body["content"] = [
@@ -47,11 +57,11 @@ def message_body(message: Message) -> dict[str, Any]:
     else:
         body["content"] = message.content
     if message.tool_calls:
-        body["tool_calls"] = [{"id": call.id, "type": "function",
+        body["tool_calls"] = [{"id": short_id(call.id, id_limit), "type": "function",
                                "function": {"name": call.name, "arguments": call.arguments}}
                               for call in message.tool_calls]
     if message.tool_call_id is not None:
-        body["tool_call_id"] = message.tool_call_id
+        body["tool_call_id"] = short_id(message.tool_call_id, id_limit)
     if message.name is not None and message.role != "tool":
         body["name"] = message.name
     return body
@@ -103,6 +113,7 @@ class OpenAIAdapter(Adapter):
     max_tokens_field = "max_completion_tokens"  # `max_tokens` is deprecated and refused by o-series models
     # OpenAI refuses `json_object` unless a message says "json"; clients of other providers need not say it.
     json_word_required = True
+    tool_id_limit: int | None = 40  # characters in a tool call's id
 
     def url(self, call: ProviderCall) -> str:
         return f"{self.base_url}/chat/completions"
@@ -111,7 +122,7 @@ class OpenAIAdapter(Adapter):
         return {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def body(self, call: ProviderCall) -> dict[str, Any]:
-        messages = [message_body(m) for m in call.request.messages]
+        messages = [message_body(m, self.tool_id_limit) for m in call.request.messages]
         form = call.request.response_format
         if self.json_word_required and form is not None and form.type == "json_object" and \
                 not any("json" in m.text().lower() for m in call.request.messages):
@@ -208,6 +219,7 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     honours_should_retry = False
     max_tokens_field = "max_tokens"
     json_word_required = False
+    tool_id_limit = None
 
 
 def parse_usage(usage: Any) -> Usage | None:
