@@ -13,7 +13,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tests.fakes import Reply, ToolCall
 from tests.front_doors import PROVIDERS, answer_from, chat_bodies, fake_env, running_gateway, shared_config
@@ -174,3 +174,48 @@ def test_openai_json_mode_gets_the_word_json_it_requires(client, fakes) -> None:
     assert json.loads(completion.choices[0].message.content)["name"] == "Ada"
     assert fake.rejected == [] and fake.calls == 1
     assert "json" in chat_bodies(fake)[-1]["messages"][0]["content"].lower()
+
+
+class Constrained(BaseModel):
+    name: str = Field(min_length=1, pattern="^[A-Z][a-z]+$")
+    age: int = Field(ge=0, le=150)
+    email: str = Field(json_schema_extra={"format": "email"})
+    tags: list[str] = Field(min_length=1, max_length=3)
+
+
+def keywords(schema: Any) -> set[str]:
+    """Every JSON Schema keyword used anywhere in `schema` (property names left out)."""
+    found: set[str] = set()
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            found.add(key)
+            if key in ("properties", "$defs"):
+                for item in value.values():
+                    found |= keywords(item)
+            else:
+                found |= keywords(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            found |= keywords(item)
+    return found
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "cohere"])
+def test_constraints_a_provider_refuses_are_told_in_words(client, fakes, provider) -> None:
+    """Anthropic and Cohere refuse numeric and length limits (and Cohere anchored patterns, most formats): they
+    are moved into the description, as the Anthropic SDK's transform_schema does, rather than failing."""
+    fake = answer_from(fakes, provider, Reply(text='{"name": "Ada", "age": 36, "email": "a@b.c", "tags": ["x"]}'))
+    completion = client.chat.completions.parse(model="chain", messages=ASK, response_format=Constrained)
+    assert completion.choices[0].message.parsed.age == 36
+    sent = chat_bodies(fake)[-1]
+    schema = sent["output_config"]["format"]["schema"] if provider == "anthropic" else \
+        sent["response_format"]["json_schema"]
+    assert not keywords(schema) & {"minimum", "maximum", "minLength", "maxLength", "maxItems", "pattern", "oneOf"}
+    properties = schema["properties"]
+    assert "minimum: 0" in properties["age"]["description"] and "maximum: 150" in properties["age"]["description"]
+    assert "maxItems: 3" in properties["tags"]["description"]
+    if provider == "anthropic":  # takes email formats and minItems of 0 or 1
+        assert properties["email"]["format"] == "email" and properties["tags"]["minItems"] == 1
+    else:
+        assert "format: email" in properties["email"]["description"] and "minItems" not in properties["tags"]
+    assert fake.rejected == []

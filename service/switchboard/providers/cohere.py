@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from switchboard.providers.anthropic import SchemaRules, lower_schema
 from switchboard.providers.base import (
     Adapter,
     EmbeddingCall,
@@ -28,6 +29,11 @@ MAX_TEMPERATURE = 1.0
 TOP_P = (0.01, 0.99)  # Cohere's `p`
 PENALTY = (0.0, 1.0)  # Cohere's penalties; OpenAI's run -2..2
 DETAILS = ("auto", "low", "high")  # an image's `detail`; OpenAI's "original" has no equivalent: left out
+
+# Cohere's JSON Schema subset (no allOf/oneOf/not, no numeric or length limits, four formats); a `pattern` is
+# kept unless it uses the regex features Cohere refuses (anchors, lookaheads).
+COHERE_SCHEMA = SchemaRules(formats=frozenset({"date-time", "uuid", "date", "time"}), close_objects=False,
+                            keep=frozenset({"pattern"}), all_of=False, pattern_refuses=("^", "$", "?=", "?!"))
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
     "COMPLETE": "stop",
@@ -116,7 +122,8 @@ class CohereAdapter(Adapter):
             if tools:  # refused by Cohere ("not supported with tools"): fail over without a call
                 raise ProviderError(Outcome.BAD_REQUEST, "Cohere cannot combine response_format with tools",
                                     retryable=False)
-            body["response_format"] = {"type": "json_object", **({"json_schema": form.schema} if form.schema else {})}
+            schema = lower_schema(form.schema, COHERE_SCHEMA) if form.schema else None
+            body["response_format"] = {"type": "json_object", **({"json_schema": schema} if schema else {})}
         return body
 
     def error_detail(self, data: Any) -> str:
