@@ -381,3 +381,17 @@ def test_long_tool_call_ids_are_shortened_for_openai(url, fakes) -> None:
     sent = chat_bodies(fake)[-1]["messages"]
     sent_id = sent[1]["tool_calls"][0]["id"]
     assert len(sent_id) <= 40 and sent_id == sent[2]["tool_call_id"] and sent_id.startswith("chatcmpl-tool-")
+
+
+def test_a_strict_tool_schema_is_lowered_for_anthropic(url, fakes) -> None:
+    fake = answer_from(fakes, "anthropic", Reply(text="ok"))
+    strict = {"type": "function", "function": {"name": "set_age", "strict": True, "parameters": {
+        "type": "object", "properties": {"age": {"type": "integer", "minimum": 0}}, "required": ["age"],
+        "additionalProperties": False}}}
+    client = openai.OpenAI(api_key="anything", base_url=f"{url}/v1", max_retries=0)
+    client.chat.completions.create(model="chain", messages=[{"role": "user", "content": "I am 36."}],
+                                   tools=[strict, WEATHER])
+    first, second = chat_bodies(fake)[-1]["tools"]
+    assert first["strict"] is True and first["input_schema"]["properties"]["age"] == {
+        "type": "integer", "description": "{minimum: 0}"}
+    assert second["input_schema"] == WEATHER_SCHEMA  # not strict: as given

@@ -204,7 +204,9 @@ class AnthropicAdapter(Adapter):
             body["thinking"] = {"type": "adaptive"}
             output_config["effort"] = EFFORTS[request.reasoning_effort or ""]
         tools = [{"name": tool.name, "description": tool.description or "",
-                  "input_schema": tool.parameters or {"type": "object", "properties": {}},
+                  # a strict tool's schema has the structured-output subset
+                  "input_schema": lower_schema(tool.parameters, ANTHROPIC_SCHEMA) if tool.strict and tool.parameters
+                  else tool.parameters or {"type": "object", "properties": {}},
                   **({"strict": tool.strict} if tool.strict is not None else {})}
                  for tool in request.tools or ()]
         tool_choice: dict[str, Any] | None = None
