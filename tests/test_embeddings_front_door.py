@@ -14,7 +14,8 @@ import numpy as np
 import openai
 import pytest
 
-from tests.conftest import request_logs
+from switchboard.config import ConfigError
+from tests.conftest import make_config, request_logs
 from tests.fakes import OpenAIFake, Reply, count_tokens, embedding_for
 from tests.front_doors import attempts, fake_env, running_gateway, shared_config
 
@@ -154,3 +155,8 @@ def test_bad_embedding_requests_in_openai_shape(client, fakes) -> None:
         client.embeddings.create(model="text-embedding-3-small", input=[[1, 2, 3]])
     assert raised.value.param == "input"
     assert all(not embed_bodies(fake) for fake in fakes.all())
+
+
+def test_a_route_mixing_embedding_models_is_refused_at_start_up() -> None:
+    with pytest.raises(ConfigError, match="same model"):
+        make_config(embedding_routes={"mix": ["openai:text-embedding-3-small", "cohere:embed-v4.0"]})
