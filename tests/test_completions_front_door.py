@@ -92,8 +92,6 @@ def test_models_by_id(client) -> None:
     assert raised.value.code == "model_not_found" and raised.value.param == "model"
 
 
-@pytest.mark.xfail(strict=True, reason="http/app.py: the /v1/models/{model_id} pattern stops at '/', so "
-                   "provider/model ids (listed by /v1/models) answer 404 not_found")
 @pytest.mark.parametrize("name", ["openai/gpt-5.4", "cohere/embed-v4.0"])
 def test_models_by_provider_and_model_id(client, name) -> None:
     model = client.models.retrieve(name)

@@ -231,7 +231,7 @@ def test_a_killed_worker_does_not_lose_the_job_nor_pay_twice_for_finished_steps(
     jobs_client, start_worker, fakes
 ) -> None:
     script_blog_post(fakes)
-    fakes.anthropic.default = Reply(text="GAPS: slow but sure.", delay_s=1.2)
+    fakes.anthropic.default = Reply(text="GAPS: slow but sure.", delay_s=0.8)  # under first_token_s (1 s)
     job = jobs_client.post("/pipelines/blog_post/jobs", json={"inputs": {"topic": TOPIC}}).json()
     first = start_worker()
     wait_for(jobs_client, job["id"], lambda j: j.get("current_step") == "critique" and fakes.anthropic.calls == 1)

@@ -351,7 +351,9 @@ def test_cohere_is_not_asked_for_tools_and_a_response_format_together(url, fakes
     raw = client.chat.completions.with_raw_response.create(
         model="summarization", messages=[{"role": "user", "content": "Summarise as JSON."}], tools=[WEATHER],
         response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": {"type": "object"}}})
-    assert attempts(raw.headers) == [("cohere", "bad_request"), ("anthropic", "ok")]
+    assert attempts(raw.headers) == [("cohere", "unsupported"), ("anthropic", "ok")]
+    route = json.loads(raw.headers["x-switchboard-route"])
+    assert route["attempts"][0]["missing"] == ["response_format with tools"]
     assert fakes.cohere.calls == 0
 
 

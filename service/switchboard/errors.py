@@ -100,6 +100,11 @@ def chain_error(failure: ChainFailed, route: Route) -> GatewayError:
         return GatewayError(400, "unsupported_capability",
                             f"no target in the route can serve this request: it needs {', '.join(missing)} "
                             f"({listed})", field=missing[0] if missing else None, route=route)
+    called = [a for a in attempts if a.outcome not in NOT_CALLED]
+    if called and all(a.outcome is Outcome.BAD_REQUEST for a in called):
+        words = "; ".join(f"{a.provider}:{a.model}: {a.detail}" for a in called)
+        return GatewayError(400, "upstream_bad_request", f"every provider refused the request: {words}",
+                            route=route)
     if Outcome.DEADLINE_EXCEEDED in outcomes:
         return GatewayError(504, "deadline_exceeded",
                             f"the request's deadline passed before any target answered: {listed}", route=route)

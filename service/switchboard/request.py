@@ -190,6 +190,7 @@ class EmbeddingRequest:
     user: str | None = None
     metadata: dict[str, Any] | None = None
     timeout_s: float | None = None
+    dropped: list[str] = field(default_factory=list)  # fields the client sent that were not used
 
     def estimated_input_tokens(self) -> int:
         return -(-sum(len(text) for text in self.inputs) // CHARS_PER_TOKEN)

@@ -125,12 +125,39 @@ class ToolCallIn(_Wire):
     function: FunctionCallIn
 
 
+# Fields of an assistant message as the API answered it, which clients echo back in the history (the SDK sends
+# `choices[0].message` as it was parsed): response-only, so dropped before the message is read.
+ECHOED = frozenset({"refusal", "annotations", "audio", "function_call", "reasoning", "reasoning_content",
+                    "parsed"})  # `parsed`: the SDK's stream and parse helpers add it (`parsed_arguments` too)
+
+
+def as_sent(message: Any) -> Any:
+    """An assistant message without the response-only fields a client echoed back."""
+    if not isinstance(message, dict) or message.get("role") != "assistant":
+        return message
+    message = {k: v for k, v in message.items() if k not in ECHOED}
+    calls = message.get("tool_calls")
+    if isinstance(calls, list):
+        message["tool_calls"] = [
+            {**{k: v for k, v in call.items() if k != "index"},  # `index`: from a stream's accumulated deltas
+             "function": {k: v for k, v in call["function"].items() if k != "parsed_arguments"}}
+            if isinstance(call, dict) and isinstance(call.get("function"), dict) else call
+            for call in calls]
+    return message
+
+
+
 class MessageIn(_Wire):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Content | None = None
     tool_calls: list[ToolCallIn] | None = None
     tool_call_id: str | None = None
     name: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_echoed_fields(cls, value: Any) -> Any:
+        return as_sent(value)
 
     @model_validator(mode="after")
     def _shape(self) -> MessageIn:

@@ -190,9 +190,9 @@ class Engine:
         if spec.max_output_tokens is not None:
             max_tokens = min(max_tokens, spec.max_output_tokens)
         fit = self.targets.fit(target, request, needs, max_tokens)
-        if fit.missing:
-            self._skipped(ctx, target, Outcome.UNSUPPORTED, f"cannot serve {', '.join(fit.missing)}",
-                          list(fit.missing))
+        missing = [*fit.missing, *adapter.cannot_serve(request)]
+        if missing:
+            self._skipped(ctx, target, Outcome.UNSUPPORTED, f"cannot serve {', '.join(missing)}", missing)
             return None
         if not await self._admit(ctx, target, adapter, skip):
             return None

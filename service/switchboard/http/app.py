@@ -52,8 +52,9 @@ class Routes:
         self.exact: dict[tuple[str, str], Any] = {}
         self.patterns: list[tuple[str, re.Pattern[str], Any]] = []
         for method, path, target in routes:
-            if "{" in path:
-                pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
+            if "{" in path:  # {name} is one path segment; {name:path} the rest of the path (provider/model)
+                pattern = re.compile("^" + re.sub(r"\{(\w+):path\}", r"(?P<\1>.+)",
+                                                  re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)) + "$")
                 self.patterns.append((method, pattern, target))
             else:
                 self.exact[(method, path)] = target
@@ -119,7 +120,7 @@ def routes() -> list[tuple[str, str, Any]]:
         ("POST", "/v1/messages", anthropic.MessagesDoor()),
         ("POST", "/v1/messages/count_tokens", anthropic.CountTokensDoor()),
         ("GET", "/v1/models", _models),
-        ("GET", "/v1/models/{model_id}", _model),
+        ("GET", "/v1/models/{model_id:path}", _model),
         ("GET", "/pipelines", pipelines.ListPipelinesDoor()),
         ("POST", "/pipelines/{name}", pipelines.RunPipelineDoor()),
         ("POST", "/pipelines/{name}/jobs", pipelines.SubmitJobDoor()),

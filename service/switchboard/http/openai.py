@@ -41,27 +41,6 @@ from switchboard.schema import (
 IGNORED = ("store", "service_tier", "prompt_cache_key", "safety_identifier", "verbosity", "stream_options")
 # Would change what the client gets, and cannot be honoured here: refused with a 400 naming them.
 REFUSED = ("functions", "function_call", "audio", "modalities", "prediction", "web_search_options")
-# Fields of an assistant message as the API answered it, which clients echo back in the history (the SDK sends
-# `choices[0].message` as it was parsed): response-only, so dropped before the message is read.
-ECHOED = frozenset({"refusal", "annotations", "audio", "function_call", "reasoning", "reasoning_content",
-                    "parsed"})  # `parsed`: the SDK's stream and parse helpers add it (`parsed_arguments` too)
-
-
-def _as_sent(message: Any) -> Any:
-    """An assistant message without the response-only fields a client echoed back."""
-    if not isinstance(message, dict) or message.get("role") != "assistant":
-        return message
-    message = {k: v for k, v in message.items() if k not in ECHOED}
-    calls = message.get("tool_calls")
-    if isinstance(calls, list):
-        message["tool_calls"] = [
-            {**{k: v for k, v in call.items() if k != "index"},  # `index`: from a stream's accumulated deltas
-             "function": {k: v for k, v in call["function"].items() if k != "parsed_arguments"}}
-            if isinstance(call, dict) and isinstance(call.get("function"), dict) else call
-            for call in calls]
-    return message
-
-
 def served_model(provider: str, model: str) -> str:
     return f"{provider}/{model}"
 
@@ -116,11 +95,6 @@ class ChatCompletionRequest(_Sampling):
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormatIn | None = None
-
-    @field_validator("messages", mode="before")
-    @classmethod
-    def _without_echoed_fields(cls, value: Any) -> Any:
-        return [_as_sent(m) for m in value] if isinstance(value, list) else value
 
     @model_validator(mode="after")
     def _consistent(self) -> ChatCompletionRequest:
@@ -394,7 +368,7 @@ class EmbeddingsDoor:
         parsed = parse_body(EmbeddingsBody, body)
         inputs = [parsed.input] if isinstance(parsed.input, str) else parsed.input
         return EmbeddingRequest(inputs, parsed.model, parsed.dimensions, parsed.encoding_format, parsed.input_type,
-                                parsed.user, timeout_s=parsed.timeout_s)
+                                parsed.user, timeout_s=parsed.timeout_s, dropped=parsed.ignored())
 
     def encode(self, ctx: RequestContext, request: Any, result: EmbeddingResponse) -> Encoded:
         as_base64 = request.encoding_format == "base64"
@@ -404,7 +378,8 @@ class EmbeddingsDoor:
                 for index, vector in enumerate(result.vectors)]
         body = {"object": "list", "data": data, "model": served_model(result.provider, result.model),
                 "usage": {"prompt_tokens": result.usage.input_tokens, "total_tokens": result.usage.input_tokens},
-                "switchboard": {"cost_usd": result.cost_usd, "latency_ms": result.latency_ms}}
+                "switchboard": {"cost_usd": result.cost_usd, "latency_ms": result.latency_ms,
+                                **({"dropped": request.dropped} if request.dropped else {})}}
         return 200, {"x-switchboard-route": route_header(result.route)}, orjson.dumps(body)
 
     def error(self, ctx: RequestContext, error: GatewayError) -> Encoded:

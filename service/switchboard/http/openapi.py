@@ -32,7 +32,7 @@ OPERATIONS: dict[tuple[str, str], tuple[str, type[BaseModel] | None, int, type[B
     ("POST", "/v1/messages"): ("Anthropic Messages", MessagesRequest, 200, None),
     ("POST", "/v1/messages/count_tokens"): ("Anthropic token count (estimated)", MessagesRequest, 200, None),
     ("GET", "/v1/models"): ("Models: auto, task types and provider/model", None, 200, None),
-    ("GET", "/v1/models/{model_id}"): ("One model", None, 200, None),
+    ("GET", "/v1/models/{model_id:path}"): ("One model", None, 200, None),
     ("GET", "/pipelines"): ("Declared pipelines", None, 200, None),
     ("POST", "/pipelines/{name}"): ("Run a pipeline and wait", PipelineRequest, 200, PipelineResult),
     ("POST", "/pipelines/{name}/jobs"): ("Submit a durable pipeline job", PipelineRequest, 202, None),
@@ -63,8 +63,9 @@ def document(routes: list[tuple[str, str, Any]]) -> dict[str, Any]:
     refs, defs = _schemas()
     paths: dict[str, dict[str, Any]] = {}
     error = {"description": "error", "content": {"application/json": {"schema": refs[ErrorResponse]}}}
-    for method, path in [(m, p) for m, p, _ in routes] + [("GET", "/healthz"), ("GET", "/readyz")]:
-        summary, body, status, answer = OPERATIONS[(method, path)]
+    for method, route_path in [(m, p) for m, p, _ in routes] + [("GET", "/healthz"), ("GET", "/readyz")]:
+        summary, body, status, answer = OPERATIONS[(method, route_path)]
+        path = route_path.replace(":path}", "}")
         operation: dict[str, Any] = {
             "summary": summary,
             "operationId": f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
@@ -85,4 +86,4 @@ def document(routes: list[tuple[str, str, Any]]) -> dict[str, Any]:
 
 
 def _path_params(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]

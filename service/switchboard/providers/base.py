@@ -208,6 +208,11 @@ class Adapter:
     def stream_parser(self, call: ProviderCall) -> StreamParser:
         raise NotImplementedError
 
+    def cannot_serve(self, request: Request) -> list[str]:
+        """Combinations this protocol refuses although each part is a capability it has (skipped as
+        `unsupported`, never sent)."""
+        return []
+
     def error_detail(self, data: Any) -> str:
         """The provider's own words for an error body."""
         return str(data)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard.providers.anthropic import SchemaRules, lower_schema
 from switchboard.providers.base import (
     Adapter,
     EmbeddingCall,
@@ -22,7 +21,8 @@ from switchboard.providers.base import (
     load_event,
     token_count,
 )
-from switchboard.request import ImagePart, Message
+from switchboard.providers.schemas import SchemaRules, lower_schema
+from switchboard.request import ImagePart, Message, Request
 from switchboard.schema import FinishReason, Outcome, Usage
 
 MAX_TEMPERATURE = 1.0
@@ -119,12 +119,15 @@ class CohereAdapter(Adapter):
                 body["tool_choice"] = "NONE"
         form = request.response_format
         if form is not None and form.type != "text":
-            if tools:  # refused by Cohere ("not supported with tools"): fail over without a call
-                raise ProviderError(Outcome.BAD_REQUEST, "Cohere cannot combine response_format with tools",
-                                    retryable=False)
             schema = lower_schema(form.schema, COHERE_SCHEMA) if form.schema else None
             body["response_format"] = {"type": "json_object", **({"json_schema": schema} if schema else {})}
         return body
+
+    def cannot_serve(self, request: Request) -> list[str]:
+        form = request.response_format
+        if request.tools and form is not None and form.type != "text":
+            return ["response_format with tools"]  # Cohere refuses the pair
+        return []
 
     def error_detail(self, data: Any) -> str:
         return str(data["message"])
