@@ -72,6 +72,7 @@ class VllmModel:
     cpu: str
     memory: str
     startup_minutes: int  # weights download + load + CUDA graphs, once the container runs
+    tool_call_parser: str = "hermes"  # vLLM's parser for the model's tool calls (hermes: Qwen2.5)
     extra_args: tuple[str, ...] = ()
 
 
@@ -299,6 +300,7 @@ def _vllm(config: pulumi.Config, gpu: GpuPool) -> VllmModel:
         cpu=_quantity(config, "vllmCpu", "3"),
         memory=_quantity(config, "vllmMemory", "12Gi"),
         startup_minutes=_int(config, "vllmStartupMinutes", 20, minimum=10),
+        tool_call_parser=config.get("vllmToolCallParser") or "hermes",
         extra_args=tuple(config.get_object("vllmExtraArgs") or ()),
     )
     if gpu.enabled:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from switchboard.config import ConfigError, default_config_data, parse_config
+from switchboard.config import ConfigError, default_config_data, merge, parse_config
 from switchboard.providers.registry import hosted_kinds
 
 from infra.errors import StackConfigError
@@ -32,6 +32,8 @@ PROVIDERS = tuple(name for name, spec in _DEFAULTS["providers"].items() if spec[
 KEY_ENV = {name: _DEFAULTS["providers"][name].get("api_key_env") or _HOSTED[_DEFAULTS["providers"][name]["kind"]]
            .api_key_env for name in PROVIDERS}
 # The defaults' self-hosted provider (`local`): the stack's vLLM when it has GPUs, and absent when it has none.
+# What the stack's vLLM serves (a text model, started with --enable-auto-tool-choice): no vision.
+VLLM_CAPABILITIES = ("tools", "json_schema", "logprobs", "n", "seed", "penalties", "logit_bias")
 LOCAL = next(name for name, spec in _DEFAULTS["providers"].items() if spec["kind"] not in _HOSTED)
 _KNOWN = frozenset(_DEFAULTS["providers"])
 STACK_KEYS = {"default_route": "defaultRoute"}  # the service's names for what the stack file calls otherwise
@@ -51,20 +53,6 @@ class RenderedConfig:
         routes = {**self.effective.get("routes", {}), "default": self.effective["default_route"]}
         return {name: [_target_text(t) for t in (r["targets"] if isinstance(r, dict) else r)]
                 for name, r in routes.items()}
-
-
-def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """`override` over `base` as the service merges a config file: mappings merge, lists and scalars replace, and a
-    None removes the key."""
-    merged = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def diff(base: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,7 +80,9 @@ def render(cfg: StackConfig) -> RenderedConfig:
         providers[LOCAL] = {
             **{k: v for k, v in providers[LOCAL].items() if k != "embedded"},
             "base_url": cfg.vllm_url,
-            "models": {cfg.vllm.served_name: {"input": 0, "output": 0, "context_window": cfg.vllm.max_model_len}},
+            # A text model served with tool parsing on (vllm_server.py): what it can serve, said plainly.
+            "models": {cfg.vllm.served_name: {"input": 0, "output": 0, "context_window": cfg.vllm.max_model_len,
+                                              "capabilities": list(VLLM_CAPABILITIES)}},
         }
     else:
         del providers[LOCAL]

@@ -119,6 +119,8 @@ class VllmServer(pulumi.ComponentResource):
                             "args": ["--model", model.model, "--served-model-name", model.served_name,
                                      "--port", str(VLLM_PORT), "--max-model-len", str(model.max_model_len),
                                      "--tensor-parallel-size", str(gpus), "--enable-prompt-tokens-details",
+                                     # Tool calls (the router sends tools to the local tier too): Qwen's format.
+                                     "--enable-auto-tool-choice", "--tool-call-parser", model.tool_call_parser,
                                      *model.extra_args],
                             "ports": [{"name": "http", "containerPort": VLLM_PORT}],
                             "env": env,
