@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "service"))
 sys.path.insert(0, str(ROOT / "training"))
 
-from corpora import ALL_CLASSES, routellm_sets, task_type_sets  # noqa: E402
-from metrics import apgr, confusion, cpt, macro_f1, random_apgr  # noqa: E402
+from corpora import ALL_CLASSES, routellm_sets, task_type_sets
+from metrics import apgr, confusion, cpt, macro_f1, random_apgr
 
 
 def rss_mb() -> float:
@@ -43,7 +43,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     import switchboard  # noqa: F401  (the gateway's own imports are not the classifier's cost)
 
     before = rss_mb()
@@ -123,8 +123,8 @@ def main() -> None:
           f"(n={len(labelled)}, {complex_share:.0%} predicted complex, "
           f"{sum(p.complexity == 'complex' for p, _ in labelled) / len(labelled):.0%} labelled complex)")
     examples = ["hi", "thanks!", "Write a haiku about autumn.",
-                "Prove that there are infinitely many primes, then show the gaps between consecutive primes are "
-                "unbounded, and bound the n-th prime from above.",
+                ("Prove that there are infinitely many primes, then show the gaps between consecutive primes are "
+                "unbounded, and bound the n-th prime from above."),
                 "Implement a lock-free multi-producer queue in C++ with hazard pointers and prove it linearizable."]
     for text in examples:
         c = classifier.classify(text)

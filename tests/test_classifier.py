@@ -23,10 +23,10 @@ def test_loads_with_the_trained_labels(classifier: Classifier) -> None:
     ("text", "label"),
     [
         ("Write a haiku about the first snow of winter.", "creative_writing"),
-        ("Summarise this article: The city council voted on Tuesday to expand the bike lane network by 40 km "
-         "over three years. Supporters expect less traffic; shop owners fear losing parking.", "summarization"),
-        ("My Python function crashes with IndexError: list index out of range when the list is empty:\n"
-         "def first(xs):\n    return xs[0]\nHow do I fix it?", "coding"),
+        (("Summarise this article: The city council voted on Tuesday to expand the bike lane network by 40 km "
+         "over three years. Supporters expect less traffic; shop owners fear losing parking."), "summarization"),
+        (("My Python function crashes with IndexError: list index out of range when the list is empty:\n"
+         "def first(xs):\n    return xs[0]\nHow do I fix it?"), "coding"),
         ("Solve for x: 3x + 7 = 22", "math"),
         ("Classify the sentiment of this review as positive or negative: 'Terrible battery, great screen.'",
          "classification"),

@@ -71,42 +71,42 @@ TECH_PAIR_FRAMES = [
 ]
 
 PASSAGES = [
-    "The library will extend its opening hours during exam season, staying open until midnight from May 1 to "
-    "June 15. Extra study rooms can be booked online, and the café will serve hot food until 10pm.",
-    "Our quarterly survey shows customer satisfaction rose to 87%, up from 81%. The main drivers were faster "
-    "delivery and the new returns policy. Complaints about the mobile app remain the top issue.",
-    "Researchers tracked 3,000 commuters for two years and found that those who cycled to work took fewer sick "
-    "days and reported lower stress than those who drove. The effect held after adjusting for age and income.",
-    "The new city ordinance bans single-use plastic bags from January. Shops may sell paper bags for 10 cents, "
-    "and small businesses can apply for a six-month exemption.",
-    "Hi team, the release is postponed by a week because two critical bugs were found in the payment module. "
-    "QA will retest on Thursday. Please don't merge anything to main until then.",
-    "The volcano erupted early on Sunday, sending ash 10 km into the air. Flights were cancelled across the "
-    "region and around 2,000 residents were evacuated. No injuries have been reported.",
-    "Meeting notes: budget approved with a 5% cut to travel; Maria will lead the hiring for two engineers; the "
-    "office move is delayed to March; next review on the 12th.",
-    "The study compared two teaching methods in 40 classrooms. Students taught with frequent low-stakes quizzes "
-    "scored 12% higher on the final exam, but the benefit was smaller for students who were already strong.",
-    "Dear customer, due to scheduled maintenance our online banking service will be unavailable on Saturday "
-    "from 1am to 5am. Card payments and ATMs will not be affected.",
-    "The startup raised $12 million in a Series A round led by two venture firms. It plans to use the money to "
-    "expand its delivery-robot fleet to three new cities and to hire 50 people.",
-    "The patient presented with a three-day history of fever, cough and shortness of breath. Chest X-ray "
-    "showed a right lower lobe infiltrate. She was started on antibiotics and improved within 48 hours.",
-    "After a long debate, the committee agreed to renovate the community pool rather than build a new one. "
-    "Renovation will cost less and can be completed before next summer, though the pool will remain smaller.",
-    "The company announced that employees may work remotely three days a week. Teams will agree on two "
-    "shared office days, and a monthly allowance will cover home-office equipment.",
-    "Chapter 3 follows Elena as she returns to her hometown after fifteen years, discovers her childhood home "
-    "has been sold, and reluctantly agrees to help the new owners restore the garden her mother planted.",
-    "Sales of electric vehicles doubled last year, driven by lower battery prices and new tax credits. "
-    "Charging infrastructure, however, has not kept pace, especially in rural areas.",
-    "The game update adds a new map, rebalances three weapons, fixes the matchmaking bug, and introduces "
-    "cross-platform voice chat. Servers will be down for two hours during the rollout.",
-    "User interviews revealed that most people abandon the sign-up flow at the phone verification step. "
-    "Several participants said they didn't understand why a phone number was needed.",
-    "The river flooded after four days of heavy rain, damaging 200 homes. The council has opened two emergency "
-    "shelters and is asking volunteers to help with sandbags along the east bank.",
+    ("The library will extend its opening hours during exam season, staying open until midnight from May 1 to "
+    "June 15. Extra study rooms can be booked online, and the café will serve hot food until 10pm."),
+    ("Our quarterly survey shows customer satisfaction rose to 87%, up from 81%. The main drivers were faster "
+    "delivery and the new returns policy. Complaints about the mobile app remain the top issue."),
+    ("Researchers tracked 3,000 commuters for two years and found that those who cycled to work took fewer sick "
+    "days and reported lower stress than those who drove. The effect held after adjusting for age and income."),
+    ("The new city ordinance bans single-use plastic bags from January. Shops may sell paper bags for 10 cents, "
+    "and small businesses can apply for a six-month exemption."),
+    ("Hi team, the release is postponed by a week because two critical bugs were found in the payment module. "
+    "QA will retest on Thursday. Please don't merge anything to main until then."),
+    ("The volcano erupted early on Sunday, sending ash 10 km into the air. Flights were cancelled across the "
+    "region and around 2,000 residents were evacuated. No injuries have been reported."),
+    ("Meeting notes: budget approved with a 5% cut to travel; Maria will lead the hiring for two engineers; the "
+    "office move is delayed to March; next review on the 12th."),
+    ("The study compared two teaching methods in 40 classrooms. Students taught with frequent low-stakes quizzes "
+    "scored 12% higher on the final exam, but the benefit was smaller for students who were already strong."),
+    ("Dear customer, due to scheduled maintenance our online banking service will be unavailable on Saturday "
+    "from 1am to 5am. Card payments and ATMs will not be affected."),
+    ("The startup raised $12 million in a Series A round led by two venture firms. It plans to use the money to "
+    "expand its delivery-robot fleet to three new cities and to hire 50 people."),
+    ("The patient presented with a three-day history of fever, cough and shortness of breath. Chest X-ray "
+    "showed a right lower lobe infiltrate. She was started on antibiotics and improved within 48 hours."),
+    ("After a long debate, the committee agreed to renovate the community pool rather than build a new one. "
+    "Renovation will cost less and can be completed before next summer, though the pool will remain smaller."),
+    ("The company announced that employees may work remotely three days a week. Teams will agree on two "
+    "shared office days, and a monthly allowance will cover home-office equipment."),
+    ("Chapter 3 follows Elena as she returns to her hometown after fifteen years, discovers her childhood home "
+    "has been sold, and reluctantly agrees to help the new owners restore the garden her mother planted."),
+    ("Sales of electric vehicles doubled last year, driven by lower battery prices and new tax credits. "
+    "Charging infrastructure, however, has not kept pace, especially in rural areas."),
+    ("The game update adds a new map, rebalances three weapons, fixes the matchmaking bug, and introduces "
+    "cross-platform voice chat. Servers will be down for two hours during the rollout."),
+    ("User interviews revealed that most people abandon the sign-up flow at the phone verification step. "
+    "Several participants said they didn't understand why a phone number was needed."),
+    ("The river flooded after four days of heavy rain, damaging 200 homes. The council has opened two emergency "
+    "shelters and is asking volunteers to help with sandbags along the east bank."),
 ]
 SUMMARY_BEFORE = [
     "Summarize this:", "Summarize the following text in one sentence:", "TL;DR:", "Give me a short summary of this:",
