@@ -72,3 +72,24 @@ def test_long_texts_must_match_beyond_what_was_embedded() -> None:
     body = "word " * 1000
     assert same_meaning(body + "end", body + "end", 1.0)
     assert not same_meaning(body + "apples", body + "pears", 1.0)
+
+
+def test_wordpiece_matches_the_reference_tokenizer(embedder: Embedder) -> None:
+    tokenizers = pytest.importorskip("tokenizers")
+    vocab = embedder.tokenizer._ids
+    reference = tokenizers.Tokenizer(tokenizers.models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+    reference.normalizer = tokenizers.normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True
+    )
+    reference.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
+    texts = [
+        "How do I reverse a list in Python? It's `xs[::-1]`, right?",
+        "Héllo wörld! naïve café — 5°C, 3.14, x_y, \"quoted\" 東京タワー ×2 a´b \u200b zero\u00a0nbsp \x07 bell\ttab",
+        "Résume ce texte : La réunion est annulée. ¿Qué tal? Grüße aus Köln!",
+        "def f(x):\n    return {'a': [1, 2, 3]}  # comment <html> &amp; @user #tag $5 100% a+b=c",
+        "supercalifragilisticexpialidocious " + "z" * 120 + " antidisestablishmentarianism",
+    ]
+    unk = vocab["[UNK]"]
+    for text in texts:
+        expected = [i for i in reference.encode(text, add_special_tokens=False).ids if i != unk]
+        assert embedder.tokenizer.encode(text) == expected, text

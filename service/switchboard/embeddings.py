@@ -7,13 +7,13 @@ file under `models/` built by `make classifier` (training/build_embedder.py).
 
 The WordPiece tokenizer is written here in plain Python rather than taken from `tokenizers`, which would drag
 huggingface-hub into the service image; with a per-word cache it is as fast for prompts of a few hundred words,
-and training/check_tokenizer.py checks that it gives the same tokens as the reference on the training texts.
+and tests/test_embeddings.py checks it against the reference (`tokenizers` built on the same vocabulary).
 
-Static embeddings put "capital of France" and "capital of Germany" very close together (cosine ~0.95), so cosine
+Static embeddings put "capital of France" and "capital of Germany" very close together (cosine 0.91), so cosine
 alone cannot decide a cache hit. `same_meaning` adds a cheap guard that compares what must not differ between two
-requests that share an answer: numbers, negations, named entities and rare words, polar words (ascending /
-descending, min / max), units and the language. bench/semantic_threshold.py measures it; docs/semantic-cache.md
-has the figures.
+requests that share an answer: numbers, negations, content words and names, polar words (ascending /
+descending, min / max), the order of units and languages, and the language. bench/semantic_threshold.py
+measures it; docs/semantic-cache.md has the figures.
 """
 
 from __future__ import annotations
@@ -188,44 +188,24 @@ _GUARD_WORD = re.compile(r"[^\W_]+(?:[.,][0-9]+)*")
 _ACRONYM = re.compile(r"\b[A-Z]{2,6}\b")
 _NUMBER_WORDS = {
     **{w: str(i) for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-        "seventeen eighteen nineteen twenty".split())},
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"])},
     "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000", "million": "1000000",
     "billion": "1000000000", "dozen": "12", "half": "0.5", "first": "1st", "second": "2nd", "third": "3rd",
 }
-_NEGATIONS = frozenset("not no never without none nor cannot neither nothing nobody".split())
+_NEGATIONS = frozenset(["not", "no", "never", "without", "none", "nor", "cannot", "neither", "nothing", "nobody"])
 # Words that phrase a request rather than say what it is about: paraphrases swap them freely.
-_FILLER = frozenset("""
-a an the of to in on at for from by with about as into onto over than then and or but if so is are was were be
-been being am do does did doing done have has had having will would shall should can could may might must i me my
-mine myself you your yours yourself we our ours they them their theirs he him his she her hers it its itself this
-that these those there here what which who whom whose when where why how please pls thanks thank hi hello hey
-kindly just also really very some any all each every much many more most tell give show let help want need like
-know say explain describe define list suggest recommend share make made get got way best good better thing
-something anything one write draft compose create generate provide find learn use using used work me quick
-simple simply plain term example idea tip possible whether kind type mean meaning call new own city year world
-recipe function up
-""".split())
+_FILLER = frozenset(["a", "an", "the", "of", "to", "in", "on", "at", "for", "from", "by", "with", "about", "as", "into", "onto", "over", "than", "then", "and", "or", "but", "if", "so", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "doing", "done", "have", "has", "had", "having", "will", "would", "shall", "should", "can", "could", "may", "might", "must", "i", "me", "my", "mine", "myself", "you", "your", "yours", "yourself", "we", "our", "ours", "they", "them", "their", "theirs", "he", "him", "his", "she", "her", "hers", "it", "its", "itself", "this", "that", "these", "those", "there", "here", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "please", "pls", "thanks", "thank", "hi", "hello", "hey", "kindly", "just", "also", "really", "very", "some", "any", "all", "each", "every", "much", "many", "more", "most", "tell", "give", "show", "let", "help", "want", "need", "like", "know", "say", "explain", "describe", "define", "list", "suggest", "recommend", "share", "make", "made", "get", "got", "way", "best", "good", "better", "thing", "something", "anything", "one", "write", "draft", "compose", "create", "generate", "provide", "find", "learn", "use", "using", "used", "work", "me", "quick", "simple", "simply", "plain", "term", "example", "idea", "tip", "possible", "whether", "kind", "type", "mean", "meaning", "call", "new", "own", "city", "year", "world", "recipe", "function", "up"])
 # Words whose presence on one side only flips or narrows the answer (zoom in / out, most / least, like / dislike).
-_MARKED = frozenset("""
-off out down least less fewer worst lowest smallest shortest minimum min descending decrease reduce below under
-after last bottom dislike avoid against stop remove delete disable uninstall opposite reverse cheap cheapest old
-oldest young youngest cold coldest weak weakest slow slowest short long brief detail detailed
-""".split())
+_MARKED = frozenset(["off", "out", "down", "least", "less", "fewer", "worst", "lowest", "smallest", "shortest", "minimum", "min", "descending", "decrease", "reduce", "below", "under", "after", "last", "bottom", "dislike", "avoid", "against", "stop", "remove", "delete", "disable", "uninstall", "opposite", "reverse", "cheap", "cheapest", "old", "oldest", "young", "youngest", "cold", "coldest", "weak", "weakest", "slow", "slowest", "short", "long", "brief", "detail", "detailed"])
 # Units, currencies and languages: their order carries the direction of a conversion or a translation.
-_DIRECTED_WORDS = """
-celsius fahrenheit kelvin mile kilometer kilometr km meter metr m cm mm inch foot feet yard pound lb kg kilogram
-gram ounce oz liter litr gallon cup teaspoon tablespoon ml stone byte kilobyte megabyte gigabyte mph hour minute
-second day week month dollar euro yen pound sterling rupee yuan peso franc bitcoin english french spanish german
-italian portuguese japanese chinese korean russian arabic dutch hindi turkish polish swedish greek latin
-""".split()
+_DIRECTED_WORDS = ["celsius", "fahrenheit", "kelvin", "mile", "kilometer", "kilometr", "km", "meter", "metr", "m", "cm", "mm", "inch", "foot", "feet", "yard", "pound", "lb", "kg", "kilogram", "gram", "ounce", "oz", "liter", "litr", "gallon", "cup", "teaspoon", "tablespoon", "ml", "stone", "byte", "kilobyte", "megabyte", "gigabyte", "mph", "hour", "minute", "second", "day", "week", "month", "dollar", "euro", "yen", "pound", "sterling", "rupee", "yuan", "peso", "franc", "bitcoin", "english", "french", "spanish", "german", "italian", "portuguese", "japanese", "chinese", "korean", "russian", "arabic", "dutch", "hindi", "turkish", "polish", "swedish", "greek", "latin"]
 _LANG_WORDS = {
-    "en": frozenset("the is are what how do does you i my of and to in a for with can why which who".split()),
-    "fr": frozenset("le la les est sont quel quelle comment je tu vous de des du et un une pour avec qui".split()),
-    "es": frozenset("el la los las es son qué cómo yo tú de del y un una para con por quién cuál".split()),
-    "de": frozenset("der die das ist sind was wie ich du sie und ein eine für mit warum wer welche zu den".split()),
-    "it": frozenset("il lo la gli le è sono che come io tu di e un una per con perché chi quale".split()),
-    "pt": frozenset("o a os as é são que como eu você de e um uma para com por porque quem qual".split()),
+    "en": frozenset(["the", "is", "are", "what", "how", "do", "does", "you", "i", "my", "of", "and", "to", "in", "a", "for", "with", "can", "why", "which", "who"]),
+    "fr": frozenset(["le", "la", "les", "est", "sont", "quel", "quelle", "comment", "je", "tu", "vous", "de", "des", "du", "et", "un", "une", "pour", "avec", "qui"]),
+    "es": frozenset(["el", "la", "los", "las", "es", "son", "qué", "cómo", "yo", "tú", "de", "del", "y", "un", "una", "para", "con", "por", "quién", "cuál"]),
+    "de": frozenset(["der", "die", "das", "ist", "sind", "was", "wie", "ich", "du", "sie", "und", "ein", "eine", "für", "mit", "warum", "wer", "welche", "zu", "den"]),
+    "it": frozenset(["il", "lo", "la", "gli", "le", "è", "sono", "che", "come", "io", "tu", "di", "e", "un", "una", "per", "con", "perché", "chi", "quale"]),
+    "pt": frozenset(["o", "a", "os", "as", "é", "são", "que", "como", "eu", "você", "de", "e", "um", "uma", "para", "com", "por", "porque", "quem", "qual"]),
 }
 
 
