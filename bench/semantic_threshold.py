@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "service"))
 
-from switchboard.embeddings import DEFAULT_THRESHOLD, Embedder, same_meaning  # noqa: E402
+from switchboard.embeddings import DEFAULT_THRESHOLD, Embedder, same_meaning
 
 PAIRS = ROOT / "training" / "data" / "semantic_pairs.jsonl"
 MAX_FALSE_HITS = 0.01

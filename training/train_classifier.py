@@ -20,13 +20,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import runtime  # noqa: E402,F401  (registers the switchboard namespace)
-from build_embedder import write_npz  # noqa: E402
-from corpora import ALL_CLASSES, routellm_sets, task_type_sets  # noqa: E402
-from metrics import apgr, macro_f1  # noqa: E402
-from switchboard.embeddings import DEFAULT_MODEL as EMBEDDER_FILE  # noqa: E402
-from switchboard.embeddings import Embedder  # noqa: E402
-from switchboard.routing.classifier import (  # noqa: E402
+import runtime  # noqa: F401  (registers the switchboard namespace)
+from build_embedder import write_npz
+from corpora import ALL_CLASSES, routellm_sets, task_type_sets
+from metrics import apgr, macro_f1
+
+from switchboard.embeddings import DEFAULT_MODEL as EMBEDDER_FILE
+from switchboard.embeddings import Embedder
+from switchboard.routing.classifier import (
     BIGRAM_BUCKETS,
     DEFAULT_MODEL,
     N_SHAPE,
