@@ -47,7 +47,9 @@ def _load_classifier(config: GatewayConfig) -> Any:
         return None
     from switchboard.routing.classifier import Classifier
 
-    return Classifier.load(settings.model)
+    classifier = Classifier.load(settings.model)
+    classifier.classify("warm the word cache before the first request")  # the first call costs ~50 ms
+    return classifier
 
 
 def _build_cache(config: GatewayConfig, redis: aioredis.Redis | None, telemetry: Telemetry) -> Any:
