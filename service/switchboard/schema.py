@@ -342,6 +342,10 @@ class Usage(BaseModel):
     cache_write_tokens: int = 0
 
 
+def _absent(value: Any) -> bool:
+    return value is None or value is False
+
+
 class Attempt(BaseModel):
     """One try against one target, recorded as data."""
 
@@ -352,9 +356,10 @@ class Attempt(BaseModel):
     wait_ms: float = 0.0
     latency_ms: float = 0.0
     detail: str | None = None
-    missing: list[str] | None = None  # outcome unsupported: the capabilities the target lacks
-    hedged: bool = False  # started by a hedge beside a slow attempt
-    cost_usd: float | None = None  # an attempt that used tokens without answering (a hedge that lost)
+    # Shown only when they say something:
+    missing: list[str] | None = Field(None, exclude_if=_absent)  # unsupported: the capabilities the target lacks
+    hedged: bool = Field(False, exclude_if=_absent)  # started by a hedge beside a slow attempt
+    cost_usd: float | None = Field(None, exclude_if=_absent)  # used tokens without answering (a hedge that lost)
 
 
 class Decision(BaseModel):
@@ -404,7 +409,7 @@ class CacheInfo(BaseModel):
 class CompletionResponse(BaseModel):
     id: str
     text: str
-    tool_calls: list[ToolCallOut] | None = None
+    tool_calls: list[ToolCallOut] | None = Field(None, exclude_if=_absent)
     provider: str
     model: str
     task_type: str | None
@@ -414,10 +419,11 @@ class CompletionResponse(BaseModel):
     cost_estimated: bool = False  # the provider reported no usage: tokens were estimated from the text
     latency_ms: float
     cached: bool = False
-    cache: CacheInfo | None = None
-    logprobs: list[dict[str, Any]] | None = None  # OpenAI's logprobs.content of the first choice
-    choices: list[Choice] | None = None  # every choice, when the request asked for n > 1
-    dropped: list[str] | None = None  # parameters the answering target could not honour and was allowed to drop
+    # Present only when they apply:
+    cache: CacheInfo | None = Field(None, exclude_if=_absent)
+    logprobs: list[dict[str, Any]] | None = Field(None, exclude_if=_absent)  # the first choice's logprobs.content
+    choices: list[Choice] | None = Field(None, exclude_if=_absent)  # every choice, when n > 1 was asked
+    dropped: list[str] | None = Field(None, exclude_if=_absent)  # parameters dropped for the answering target
     route: Route
 
 
