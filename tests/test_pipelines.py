@@ -284,6 +284,9 @@ def test_unknown_jobs_are_404(jobs_client) -> None:
 
 def test_the_cli_runs_a_pipeline_with_progress_and_a_cost_summary(env, fakes, tmp_path) -> None:
     script_blog_post(fakes)
+    # A long draft: the CLI shows the tokens streamed so far while the step runs.
+    fakes.cohere.default = Reply(text="DRAFT: breakers stop cascades.", chunks=["DRAFT: "] + ["word "] * 12,
+                                 chunk_delay_s=0.08)
     config = tmp_path / "switchboard.yaml"
     config.write_text(yaml.safe_dump(config_data()))
     result = subprocess.run(
@@ -296,4 +299,5 @@ def test_the_cli_runs_a_pipeline_with_progress_and_a_cost_summary(env, fakes, tm
     for step in ("draft", "critique", "rewrite"):
         assert f"... {step}" in result.stderr and f"ok  {step}" in result.stderr
     assert "total" in result.stderr and "$0.000" in result.stderr
+    assert "draft: " in result.stderr and "tokens so far" in result.stderr
     assert TOPIC in prompt_of(fakes.cohere)

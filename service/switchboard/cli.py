@@ -202,7 +202,7 @@ def pipeline_run(
 
 
 class _Progress:
-    """Step lines on stderr, and inside a running step the characters received so far (about 4 a token)."""
+    """Step lines on stderr, and inside a running step the chunks streamed so far (about a token each)."""
 
     def __init__(self) -> None:
         import time
@@ -227,7 +227,7 @@ class _Progress:
             if now - self._shown >= 0.5:  # a line that updates twice a second, not per token
                 self._shown = now
                 took = now - self.started.get(step, now)
-                sys.stderr.write(f"\r      {step}: ~{value // 4} tokens so far, {took:.0f}s")
+                sys.stderr.write(f"\r      {step}: {value} tokens so far, {took:.0f}s")
                 sys.stderr.flush()
                 self._open = True
         else:

@@ -23,11 +23,13 @@ class Answer:
     usage: Usage | None = None
     ended: bool = False
     chars: int = 0  # characters of text and tool arguments so far
+    pieces: int = 0  # content chunks so far (about one token each from OpenAI-style servers)
 
     def add(self, event: StreamEvent) -> None:
         if isinstance(event, TextDelta):
             self._choice(event.choice).parts.append(event.text)
             self.chars += len(event.text)
+            self.pieces += 1
         elif isinstance(event, ToolCallDelta):
             calls = self._choice(event.choice).calls
             while len(calls) <= event.index:

@@ -38,7 +38,7 @@ class RequestContext:
     cache_read: bool = True  # Cache-Control: no-cache turns reading off ...
     cache_write: bool = True  # ... and no-store writing
     fingerprint: Any = None  # the cache's key for this request, between lookup and store
-    progress: Callable[[int], None] | None = None  # called with the characters of the answer so far
+    progress: Callable[[int], None] | None = None  # called with the chunks (about tokens) received so far
     headers: dict[str, str] = field(default_factory=dict)  # response headers the layers add (limits, cache)
     notes: list[str] = field(default_factory=list)  # things the log line should say (a cache error, ...)
     metadata: dict[str, Any] | None = None

@@ -370,7 +370,7 @@ class Engine:
                                             status=200) from None
                     answer.add(event)
                     if ctx.progress is not None:
-                        ctx.progress(answer.chars)
+                        ctx.progress(answer.pieces)
         except TimeoutError:
             cut_by_deadline = plan.stall_s >= ctx.left()
             raise ProviderError(Outcome.DEADLINE_EXCEEDED if cut_by_deadline else Outcome.TIMEOUT,

@@ -24,7 +24,7 @@ from switchboard.telemetry import tracing
 
 MAX_INPUT_CHARS = 100_000
 StepEvent = Literal["started", "progress", "finished", "reused"]
-# (event, step, response) for started / finished / reused; (progress, step, characters so far) while it runs.
+# (event, step, response) for started / finished / reused; (progress, step, tokens so far) while it runs.
 Progress = Callable[[StepEvent, str, Any], Awaitable[None] | None]
 
 
@@ -202,7 +202,7 @@ class PipelineRunner:
         ctx = RequestContext(id=f"{run_id}-{step.name}", front_door="pipeline", trace=tracing.context_of(span, trace),
                              caller=caller, metadata=request.metadata)
         if progress is not None:
-            ctx.progress = lambda chars: _notify_now(progress, step.name, chars)
+            ctx.progress = lambda tokens: _notify_now(progress, step.name, tokens)
         self._telemetry.start(ctx)
         try:
             response = await self._flow.complete(ctx, request)
@@ -218,9 +218,9 @@ class PipelineRunner:
         return response
 
 
-def _notify_now(progress: Progress, step: str, chars: int) -> None:
-    """Progress inside a step (characters so far); a coroutine callback is not awaited here, only started."""
-    result = progress("progress", step, chars)
+def _notify_now(progress: Progress, step: str, tokens: int) -> None:
+    """Progress inside a step (tokens so far); a coroutine callback is not awaited here, only started."""
+    result = progress("progress", step, tokens)
     if inspect.isawaitable(result):
         asyncio.ensure_future(result)
 
