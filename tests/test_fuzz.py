@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -72,7 +73,7 @@ def answer_problems(path: str, status: int, headers: Any, content: bytes) -> lis
     content_type = headers.get("content-type", "")
     if status < 400:
         if "text/event-stream" in content_type:
-            return []  # streamed answers: tests/test_soak.py checks how they end
+            return stream_problems(path, content)
         if content_type.startswith("application/json") or path == "/openapi.json":
             try:
                 orjson.loads(content)
@@ -86,6 +87,19 @@ def answer_problems(path: str, status: int, headers: Any, content: bytes) -> lis
     return error_shape_problems(path, status, headers, body)
 
 
+def stream_problems(path: str, content: bytes) -> list[str]:
+    """A stream ends with its protocol's end or with an explicit error, never just stops."""
+    events = [block for block in content.decode("utf-8", "replace").split("\n\n") if block.strip()]
+    last = events[-1] if events else ""
+    if path.startswith("/v1/messages"):
+        ended = last.startswith(("event: message_stop", "event: error"))
+    elif path.startswith("/v1/"):
+        ended = last == "data: [DONE]" or last.startswith('data: {"error"')
+    else:
+        ended = last.startswith(("event: end", "event: error"))
+    return [] if ended else [f"a stream that just stops: ...{content[-300:]!r}"]
+
+
 def log_problems(output: str) -> list[str]:
     return [line[:400] for line in output.splitlines() if BAD_LINE.search(line)]
 
@@ -94,9 +108,13 @@ def path_of(case: Any) -> str:
     return case.formatted_path if hasattr(case, "formatted_path") else case.path
 
 
+SEEN: dict[str, Counter[tuple[str, str, int]]] = {"anonymous": Counter(), "admin": Counter()}
+
+
 def check_case(case: Any, base_url: str, capsys: pytest.CaptureFixture[str],
                headers: dict[str, str] | None = None) -> None:
     response = case.call(base_url=base_url, headers=headers, timeout=15)
+    SEEN["admin" if headers else "anonymous"][(case.method.upper(), case.path, response.status_code)] += 1
     first = {name.lower(): values[0] if isinstance(values, list) else values
              for name, values in response.headers.items()}
     problems = answer_problems(path_of(case), response.status_code, first, response.content)
@@ -119,8 +137,9 @@ def api_schema(gateway_url: str) -> Any:
 
 
 @pytest.fixture
-def admin_url(serve: Callable[..., str], env: dict[str, str]) -> str:
-    return serve(make_config(), {**env, "SWITCHBOARD_ADMIN_KEY": ADMIN_KEY})
+def admin_url(serve: Callable[..., str], env: dict[str, str], tmp_path: Any) -> str:
+    keys = tmp_path / "keys.json"  # a single node's key store (no Redis here)
+    return serve(make_config(), {**env, "SWITCHBOARD_ADMIN_KEY": ADMIN_KEY, "SWITCHBOARD_KEYS_FILE": str(keys)})
 
 
 @pytest.fixture
@@ -158,6 +177,27 @@ def test_every_endpoint_from_its_schema_without_authentication(case: Any, gatewa
 def test_admin_and_model_endpoints_with_authentication_on(case: Any, admin_url: str,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     check_case(case, admin_url, capsys, {"authorization": f"Bearer {ADMIN_KEY}"})
+
+
+@pytest.mark.parametrize("who", ["anonymous", "admin"])
+def test_the_fuzzing_reached_past_validation(who: str) -> None:
+    """Schema-valid requests were answered (2xx), not all refused: the fuzzing reached the flow behind the
+    parsers, and the admin key opened the admin endpoints. (Most of schemathesis' schema-valid bodies break a
+    rule the schema cannot say, such as "exactly one of text or messages" or "a tool message needs
+    tool_call_id", and are refused; the hypothesis strategies below build requests that satisfy them.)"""
+    seen = SEEN[who]
+    if not seen:
+        pytest.skip("the schemathesis test did not run in this session")
+    answered = {(method, path) for (method, path, status), _ in seen.items() if 200 <= status < 300}
+    expected = {("POST", "/complete"), ("GET", "/v1/models")}
+    if who == "anonymous":
+        expected |= {("POST", "/decide"), ("POST", "/v1/messages/count_tokens"), ("GET", "/healthz"),
+                     ("GET", "/pipelines"), ("GET", "/metrics")}
+    else:
+        expected |= {("GET", "/admin/keys"), ("GET", "/metrics")}
+    assert expected <= answered, f"never answered 2xx: {sorted(expected - answered)}"
+    refused = {(method, path) for (method, path, status), _ in seen.items() if 400 <= status < 500}
+    assert ("POST", "/complete") in refused  # and the negative cases were refused
 
 
 # -- what the schema cannot say: headers it does not list, bodies that are not what it describes -------------
@@ -267,3 +307,147 @@ def test_error_bodies_match_the_schema_the_document_declares(gateway: httpx.Clie
         errors = list(Draft202012Validator({**schema, "components": document["components"]}).iter_errors(
             response.json()))
         assert not errors, f"{path} {body!r}: {response.json()} does not match {schema}: {errors[0].message}"
+
+
+# -- requests that satisfy what the schema cannot say, so the fuzzing reaches the providers --------------------
+TASK_TYPES = ["creative_writing", "technical_explanation", "summarization", "classification", "coding", "math"]
+PINNED = ["openai/gpt-5.4", "openai/gpt-5.4-mini", "anthropic/claude-sonnet-4-6", "anthropic/claude-haiku-4-5",
+          "cohere/command-a-03-2025", "cohere/command-r7b-12-2024", "local/smollm2-135m-instruct"]
+text = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=60).filter(str.strip)
+tool_names = st.from_regex(r"[a-zA-Z][a-zA-Z0-9_-]{0,20}", fullmatch=True)
+stops = st.lists(text, min_size=1, max_size=4)
+seeds = st.integers(-(2**63), 2**63 - 1)
+
+
+@st.composite
+def conversations(draw: st.DrawFn, roles: tuple[str, str] = ("user", "assistant"), system: bool = True) -> list:
+    turns = draw(st.integers(0, 2))
+    messages = [{"role": "system", "content": draw(text)}] if system and draw(st.booleans()) else []
+    for _ in range(turns):
+        messages += [{"role": roles[0], "content": draw(text)}, {"role": roles[1], "content": draw(text)}]
+    last = draw(text | st.lists(text.map(lambda t: {"type": "text", "text": t}), min_size=1, max_size=3))
+    return [*messages, {"role": roles[0], "content": last}]
+
+
+@st.composite
+def tools(draw: st.DrawFn) -> tuple[list, Any]:
+    names = draw(st.lists(tool_names, min_size=1, max_size=3, unique=True))
+    listed = [{"type": "function", "function": {"name": name, "description": draw(text), "parameters": {
+        "type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}} for name in names]
+    choice = draw(st.sampled_from(["auto", "none", "required", None, {"type": "function",
+                                                                       "function": {"name": names[0]}}]))
+    return listed, choice
+
+
+def optional(**strategies: st.SearchStrategy) -> st.SearchStrategy[dict]:
+    return st.fixed_dictionaries({}, optional=strategies)
+
+
+SAMPLING = {"temperature": st.floats(0, 2), "top_p": st.floats(0, 1), "max_tokens": st.integers(1, 4096),
+            "stop": stops, "seed": seeds, "stream": st.booleans(), "timeout_s": st.floats(0.5, 10)}
+
+
+@st.composite
+def complete_bodies(draw: st.DrawFn) -> tuple[str, dict]:
+    body = draw(optional(**SAMPLING, task_type=st.sampled_from(TASK_TYPES), model=st.sampled_from(PINNED),
+                         metadata=st.dictionaries(tool_names, text | st.integers(), max_size=3),
+                         cache=st.booleans(), response_format=st.sampled_from([{"type": "text"}])))
+    if draw(st.booleans()):
+        body["text"] = draw(text)
+    else:
+        body["messages"] = draw(conversations())
+    if draw(st.integers(0, 4)) == 0:
+        body["tools"], choice = draw(tools())
+        if choice is not None:
+            body["tool_choice"] = choice
+    return draw(st.sampled_from(["/complete", "/decide"])), body
+
+
+@st.composite
+def chat_bodies(draw: st.DrawFn) -> tuple[str, dict]:
+    body = draw(optional(**SAMPLING, n=st.integers(1, 3), user=text, logprobs=st.booleans(),
+                         presence_penalty=st.floats(-2, 2), frequency_penalty=st.floats(-2, 2),
+                         max_completion_tokens=st.integers(1, 4096), stream_options=st.just({"include_usage": True}),
+                         parallel_tool_calls=st.booleans(), store=st.booleans()))
+    body.pop("stream_options", None) if not body.get("stream") else None
+    body["model"] = draw(st.sampled_from(["auto", *TASK_TYPES, *PINNED]))
+    body["messages"] = draw(conversations())
+    if draw(st.integers(0, 4)) == 0:
+        body["tools"], choice = draw(tools())
+        if choice is not None:
+            body["tool_choice"] = choice
+    return "/v1/chat/completions", body
+
+
+@st.composite
+def legacy_bodies(draw: st.DrawFn) -> tuple[str, dict]:
+    body = draw(optional(**SAMPLING))
+    return "/v1/completions", {**body, "model": draw(st.sampled_from(["auto", *TASK_TYPES])), "prompt": draw(text)}
+
+
+@st.composite
+def messages_bodies(draw: st.DrawFn) -> tuple[str, dict]:
+    body = draw(optional(system=text, temperature=st.floats(0, 1), top_p=st.floats(0, 1), top_k=st.integers(0, 500),
+                         stop_sequences=st.lists(text, min_size=1, max_size=4), stream=st.booleans(),
+                         timeout_s=st.floats(0.5, 10)))
+    body.update(model=draw(st.sampled_from(["auto", *TASK_TYPES, *PINNED])), max_tokens=draw(st.integers(1, 4096)),
+                messages=draw(conversations(system=False)))
+    return draw(st.sampled_from(["/v1/messages", "/v1/messages/count_tokens"])), body
+
+
+@st.composite
+def embedding_bodies(draw: st.DrawFn) -> tuple[str, dict]:
+    body = draw(optional(dimensions=st.integers(1, 1536), encoding_format=st.sampled_from(["float", "base64"]),
+                         user=text))
+    body["model"] = draw(st.sampled_from(["text-embedding-3-small", "embed-v4.0", "openai/text-embedding-3-small"]))
+    body["input"] = draw(text | st.lists(text, min_size=1, max_size=4))
+    return "/v1/embeddings", body
+
+
+VALID_REQUESTS = {"complete": complete_bodies(), "chat": chat_bodies(), "legacy": legacy_bodies(),
+                  "messages": messages_bodies(), "embeddings": embedding_bodies()}
+
+
+@pytest.mark.parametrize("kind", VALID_REQUESTS)
+def test_requests_the_schema_cannot_fully_describe(client: httpx.Client, capsys: pytest.CaptureFixture[str],
+                                                   kind: str) -> None:
+    statuses: Counter[tuple[str, int]] = Counter()
+
+    @settings(max_examples=80, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(request=VALID_REQUESTS[kind])
+    def fuzz(request: tuple[str, dict]) -> None:
+        path, body = request
+        statuses[(path, send(client, capsys, path, json.dumps(body).encode()).status_code)] += 1
+
+    fuzz()
+    answered = {path for (path, status) in statuses if status == 200}
+    assert answered == {path for path, _ in statuses}, f"some path never answered 200: {statuses}"
+
+
+@settings(max_examples=25, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(spec=optional(rpm=st.integers(1, 10**6), tpm=st.integers(1, 10**9), budget_usd_day=st.floats(0.01, 1e6),
+                     models=st.lists(st.sampled_from(PINNED), max_size=3, unique=True),
+                     expires=st.sampled_from(["30d", "12h", "2w", "90m"])),
+       tenant=st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True), tier=st.sampled_from(["free", "paid"]))
+def test_admin_keys_minted_used_and_revoked(admin_url: str, capsys: pytest.CaptureFixture[str], spec: dict,
+                                            tenant: str, tier: str) -> None:
+    admin_headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+    with httpx.Client(base_url=admin_url, timeout=15) as http:
+        minted = http.post("/admin/keys", json={**spec, "tenant": tenant, "tier": tier}, headers=admin_headers)
+        assert minted.status_code == 201, minted.text
+        created = minted.json()
+        key = next(value for name, value in created.items() if name in ("key", "api_key", "secret"))
+        key_id = next(value for name, value in created.items() if name in ("id", "key_id"))
+        used = http.post("/complete", json={"text": "hi"}, headers={"authorization": f"Bearer {key}"})
+        assert used.status_code in (200, 403, 429, 502, 503, 504), used.text
+        shown = http.get(f"/admin/keys/{key_id}", headers=admin_headers)
+        assert shown.status_code == 200, shown.text
+        assert http.delete(f"/admin/keys/{key_id}", headers=admin_headers).status_code == 200
+        refused = http.post("/complete", json={"text": "hi"}, headers={"authorization": f"Bearer {key}"})
+        assert refused.status_code == 401, refused.text
+        for response in (minted, used, shown, refused):
+            problems = answer_problems(response.request.url.path, response.status_code, response.headers,
+                                       response.content)
+            assert not problems, problems
+    assert not log_problems(capsys.readouterr().out)
