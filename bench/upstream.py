@@ -28,9 +28,11 @@ def _chunk(delta: dict, finish: str | None = None) -> bytes:
     return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
+# argv[3]: words in a streamed answer (5 by default; the overload bench asks for longer answers).
+WORDS = int(sys.argv[3]) if len(sys.argv) > 3 else 5
 STREAM = [
     _chunk({"role": "assistant", "content": ""}),
-    *(_chunk({"content": word}) for word in ("Hello ", "from ", "the ", "bench ", "upstream.")),
+    *(_chunk({"content": word}) for word in ("Hello ", "from ", "the ", "bench ", "upstream.", *["word "] * (WORDS - 5))),
     _chunk({}, "stop"),
     b"data: " + orjson.dumps({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0,
                               "model": "bench", "choices": [], "usage": orjson.loads(REPLY)["usage"]}) + b"\n\n",
@@ -49,7 +51,8 @@ async def complete(request: web.Request) -> web.StreamResponse:
         return web.Response(body=REPLY, content_type="application/json")
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
-    for frame in STREAM:
+    await response.write(b"".join(STREAM[:1]))
+    for frame in STREAM[1:]:
         await response.write(frame)
     await response.write_eof()
     return response

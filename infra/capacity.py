@@ -26,7 +26,7 @@ class InstanceType:
     max_pods: int
     gpus: int = 0
     gpu_memory_gib: int = 0
-    hourly_usd: float = 0.0  # Linux on-demand, us-east-1 (see docs/deploy.md for the date)
+    hourly_usd: float = 0.0  # Linux on-demand, us-east-1 (see the README's deploy section for the date)
 
     @property
     def family(self) -> str:

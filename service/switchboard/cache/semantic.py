@@ -105,7 +105,11 @@ class SemanticIndex:
         limit = threshold or DEFAULT_THRESHOLD
         query = self.embedder.embed([print_.last_user])[0]
         scores = context.vectors[: context.size] @ query
-        order = np.argsort(scores)[::-1][:CANDIDATES]
+        if context.size > CANDIDATES:  # the closest few, without sorting them all
+            closest = np.argpartition(scores, context.size - CANDIDATES)[-CANDIDATES:]
+        else:
+            closest = np.arange(context.size)
+        order = closest[np.argsort(scores[closest])[::-1]]
         now = time.time()
         for index in order:
             similarity = float(scores[index])
