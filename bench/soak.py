@@ -86,6 +86,8 @@ CONFIG: dict[str, Any] = {
 }
 # After the faults stop: the longest deadline (requests still in flight) plus a breaker cooldown and a margin.
 SETTLE_S = 3.0
+# A share of clients that go away before their answer ends: the gateway must still record each once.
+HANG_UP_SHARE = 0.03
 # Fake-side faults: a hang or a stall lasts well past the gateway's timers (0.3 s), so they trip them.
 HANG_S = 1.0
 STALL_S = 1.0
@@ -122,6 +124,7 @@ class Spec:
     task_type: str
     deadline_s: float
     deadline_via: str  # default | body | header
+    hang_up: bool = False  # the client goes away: after the first event (streamed) or after 150 ms
 
 
 @dataclass
@@ -361,6 +364,7 @@ def plan_requests(total: int, seed: int, phases: Iterable[Phase] = PHASES) -> li
             id=f"soak-{seed}-{index:06d}", index=index, phase=phase.name,
             path=rng.choice(("/complete", "/v1/chat/completions")), stream=rng.random() < 0.5,
             task_type=rng.choice(list(ROUTES)), deadline_s=deadline, deadline_via=via,
+            hang_up=rng.random() < HANG_UP_SHARE,
         ))
     return specs
 
@@ -435,7 +439,30 @@ def structured_error(spec: Spec, status: int, body: Any, result: Result) -> None
         result.route = attempts_of(route)
 
 
+async def hang_up(session: aiohttp.ClientSession, base_url: str, spec: Spec) -> Result:
+    """A client that leaves early: a stream after its first event, an unstreamed request after 150 ms."""
+    result = Result(spec, started=time.monotonic(), kind="client hung up")
+    body, headers = request_body(spec)
+    started = time.perf_counter()
+    try:
+        async with session.post(base_url + spec.path, json=body, headers=headers,
+                                timeout=aiohttp.ClientTimeout(total=None if spec.stream else 0.15)) as response:
+            result.status = response.status
+            if response.status == 200 and spec.stream:
+                await response.content.readline()
+                response.close()  # hang up mid-stream
+            else:
+                await response.read()
+                result.kind = f"{response.status} before the hang-up"
+    except (TimeoutError, aiohttp.ClientError):
+        pass
+    result.elapsed_s = time.perf_counter() - started
+    return result
+
+
 async def one(session: aiohttp.ClientSession, base_url: str, spec: Spec) -> Result:
+    if spec.hang_up:
+        return await hang_up(session, base_url, spec)
     result = Result(spec, started=time.monotonic())
     body, headers = request_body(spec)
     started = time.perf_counter()
@@ -476,6 +503,8 @@ async def one(session: aiohttp.ClientSession, base_url: str, spec: Spec) -> Resu
 
 def overrun(result: Result) -> float:
     """Seconds past the deadline plus 100 ms (negative: in time)."""
+    if result.spec.hang_up:
+        return -1.0  # it did not wait for the end
     return result.elapsed_s - result.spec.deadline_s - DEADLINE_SLACK_S
 
 
@@ -595,6 +624,7 @@ class Soak:
     wall_s: float
     phase_started: dict[str, float]  # monotonic time of each phase's first request
     late: list[str] = field(default_factory=list)  # ended past the deadline plus 100 ms (see PAUSE_SHARE)
+    hung_up: tuple[int, int] = (0, 0)  # clients that left early; of them, recorded as 499 client_closed
     violations: dict[str, list[str]] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
 
@@ -661,6 +691,7 @@ def check(soak: Soak, phases: tuple[Phase, ...]) -> None:
     sent = {result.spec.id for result in soak.results}
     for request_id in set(by_id) - sent:
         add("records", f"{request_id}: a log line for a request never sent")
+    hung_up = recorded_499 = 0
     late = [result for result in soak.results if overrun(result) > 0]
     pauses = len(late) <= len(soak.results) * PAUSE_SHARE and all(overrun(r) <= PAUSE_CEILING_S for r in late)
     soak.late = [late_message(result, by_id.get(result.spec.id, [])) for result in late]
@@ -677,6 +708,15 @@ def check(soak: Soak, phases: tuple[Phase, ...]) -> None:
             add("records", f"{spec.id}: {len(lines)} log lines")
             continue
         (line,) = lines
+        if spec.hang_up:
+            hung_up += 1
+            if line["status"] == 499:
+                recorded_499 += 1
+                if line.get("error") != "client_closed":
+                    add("records", f"{spec.id}: a 499 whose error is {line.get('error')!r}")
+            elif result.status is not None and line["status"] not in (result.status, 200):
+                add("records", f"{spec.id}: hung up on a {result.status}, the log says {line['status']}")
+            continue
         if result.status is not None and line["status"] != result.status:
             add("records", f"{spec.id}: log status {line['status']}, response status {result.status}")
         if result.route is not None and path_of(line) != result.route:
@@ -688,6 +728,9 @@ def check(soak: Soak, phases: tuple[Phase, ...]) -> None:
                                f"but the stream ended {result.ended!r}")
             if result.ended == "error" and not broke:
                 add("streams", f"{spec.id}: an error event, but the log says error={line.get('error')!r}")
+    if hung_up and not recorded_499:
+        add("records", f"{hung_up} clients hung up and no request was recorded as 499 client_closed")
+    soak.hung_up = (hung_up, recorded_499)
     storm = [name for name, _ in [(p.name, p) for p in phases] if name not in ("warm-up", "calm")]
     opened = [s for s in soak.breaker_samples if s[1] in storm and 2 in s[2].values()]
     circuit_open = sum(1 for line in soak.lines for step in line["path"] if step["outcome"] == "circuit_open")
@@ -732,17 +775,18 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def figures(soak: Soak, phases: tuple[Phase, ...]) -> dict[str, Any]:
-    results = soak.results
-    outcomes = Counter(r.kind for r in results)
+    outcomes = Counter(r.kind for r in soak.results)
+    results = [r for r in soak.results if not r.spec.hang_up]  # latencies: of those that waited for the end
     steps = Counter(step["outcome"] for line in soak.lines for step in line["path"])
     per_phase = {}
     for phase in phases:
-        mine = [r for r in results if r.spec.phase == phase.name]
+        mine = [r for r in soak.results if r.spec.phase == phase.name]
         ids = {r.spec.id for r in mine}
         per_phase[phase.name] = {
             "fault_rate": phase.fault_rate,
             "requests": len(mine),
-            "ok": sum(1 for r in mine if r.status == 200 and r.ended in (None, "complete")),
+            "hung_up": sum(1 for r in mine if r.spec.hang_up),
+            "ok": sum(1 for r in mine if r.kind in ("200", "200 stream")),
             "circuit_open_steps": sum(1 for line in soak.lines if line["request_id"] in ids
                                       for s in line["path"] if s["outcome"] == "circuit_open"),
             "breaker_samples_with_open": sum(1 for s in soak.breaker_samples if s[1] == phase.name
@@ -752,9 +796,9 @@ def figures(soak: Soak, phases: tuple[Phase, ...]) -> dict[str, Any]:
     for counter in soak.injected.values():
         injected.update(counter)
     return {
-        "requests": len(results),
+        "requests": len(soak.results),
         "wall_s": round(soak.wall_s, 1),
-        "requests_per_s": round(len(results) / soak.wall_s, 1),
+        "requests_per_s": round(len(soak.results) / soak.wall_s, 1),
         "outcomes": dict(outcomes.most_common()),
         "latency": {"all": percentiles([r.elapsed_s for r in results]),
                     "200": percentiles([r.elapsed_s for r in results if r.status == 200]),
@@ -766,6 +810,7 @@ def figures(soak: Soak, phases: tuple[Phase, ...]) -> dict[str, Any]:
         "faults_injected": dict(injected.most_common()),
         "final_breakers": soak.final_breakers,
         "late_over_100ms": len(soak.late),
+        "hung_up": {"clients": soak.hung_up[0], "recorded_499": soak.hung_up[1]},
         "violations": {k: len(v) for k, v in soak.violations.items()},
     }
 
@@ -779,12 +824,15 @@ def report(soak: Soak) -> str:
                                      for k, p in f["latency"].items() if p),
         "RSS (MB): " + ", ".join(f"{k} {v}" for k, v in f["rss_mb"].items())
         + f" · growth after warm-up {f['rss_growth_after_warmup_mb']} MB",
-        "phases: " + "; ".join(f"{name} (fault rate {p['fault_rate']}): {p['requests']} requests, {p['ok']} ok, "
+        "phases: " + "; ".join(f"{name} (fault rate {p['fault_rate']}): {p['requests']} requests "
+                               f"({p['hung_up']} hung up), {p['ok']} ok, "
                                f"{p['circuit_open_steps']} circuit_open, {p['breaker_samples_with_open']} "
                                "samples with a breaker open" for name, p in f["phases"].items()),
         "attempt outcomes: " + ", ".join(f"{k}: {v}" for k, v in f["attempt_outcomes"].items()),
         "faults injected: " + ", ".join(f"{k}: {v}" for k, v in f["faults_injected"].items()),
         f"breakers at the end: {f['final_breakers']}",
+        (f"clients that hung up: {f['hung_up']['clients']}, recorded as 499 client_closed: "
+        f"{f['hung_up']['recorded_499']} (the others had their answer first), each with one log line"),
         f"past the deadline + 100 ms (a loop pause; at most {PAUSE_SHARE:.2%}, each under "
         f"{PAUSE_CEILING_S}s more): {f['late_over_100ms']}" + "".join(f"\n  {m}" for m in soak.late[:5]),
         "violations: " + ", ".join(f"{k}: {v}" for k, v in f["violations"].items()),
