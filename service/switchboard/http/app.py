@@ -175,12 +175,12 @@ class App:
             if found == "method_not_allowed":
                 raise GatewayError(405, "method_not_allowed", f"{scope['method']} {path}: Method Not Allowed")
             target, params = found  # type: ignore[misc]
-            caller = await self._caller(scope, path)
+            headers = header_map(scope)
+            ctx.caller = await self._caller(headers, path)
             scope["path_params"] = params
             if hasattr(target, "parse"):
-                await sequence.serve(self.runtime, target, scope, receive, send, caller, ctx.id)
+                await sequence.serve(self.runtime, target, scope, receive, send, ctx, headers)
             else:
-                ctx.caller = caller
                 await target(self, scope, receive, send, ctx)
         except GatewayError as error:
             await self._error(send, ctx, path, error)
@@ -190,10 +190,10 @@ class App:
             await self._error(send, ctx, path, GatewayError(500, "internal_error",
                                                             f"unexpected {type(error).__name__}"))
 
-    async def _caller(self, scope: Scope, path: str) -> Caller:
+    async def _caller(self, headers: dict[str, str], path: str) -> Caller:
         if path == "/metrics" and not self.runtime.auth.required:
             return self.runtime.auth.anonymous
-        caller = await self.runtime.auth.authenticate(header_map(scope))
+        caller = await self.runtime.auth.authenticate(headers)
         if path == "/metrics" and not caller.admin:
             raise GatewayError(403, "forbidden", "/metrics needs the admin key (or use --metrics-port)")
         return caller

@@ -12,7 +12,6 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from switchboard.callers.model import Caller
 from switchboard.engine.context import RequestContext
 from switchboard.errors import GatewayError
 from switchboard.flow import Decide, StreamItem, StreamStarted
@@ -24,7 +23,6 @@ from switchboard.http.asgi import (
     Send,
     encode_headers,
     guarded,
-    header_map,
     read_body,
     send_body,
 )
@@ -57,10 +55,10 @@ def request_controls(ctx: RequestContext, request: Request | EmbeddingRequest, h
         ctx.cache_write = False
 
 
-async def serve(runtime: Runtime, door: FrontDoor, scope: Scope, receive: Receive, send: Send, caller: Caller,
-                request_id: str) -> None:
-    ctx = RequestContext(id=request_id, front_door=door.name, caller=caller)
-    headers = header_map(scope)
+async def serve(runtime: Runtime, door: FrontDoor, scope: Scope, receive: Receive, send: Send,
+                ctx: RequestContext, headers: dict[str, str]) -> None:
+    """`ctx` comes with its id and caller (the app authenticated the request); `headers` are the request's."""
+    ctx.front_door = door.name
     try:
         try:
             body = await read_body(receive, headers)
