@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -99,6 +100,11 @@ class ResponseCache(Protocol):
     async def store(self, ctx: RequestContext, request: Request, plan: Plan, response: CompletionResponse) -> None: ...
 
 
+@dataclass(slots=True)
+class _Held:
+    reservation: Any = None
+
+
 class Flow:
     def __init__(self, config: GatewayConfig, router: Router, engine: Engine, recorder: Recorder,
                  cache: ResponseCache | None = None, limiter: Limiter | None = None) -> None:
@@ -133,11 +139,10 @@ class Flow:
     # -- complete ----------------------------------------------------------------------------------
     async def complete(self, ctx: RequestContext, request: Request) -> CompletionResponse:
         """Run one request to its whole answer, and record it, whatever the result."""
-        reservation = None
-        try:
+        async with self._unanswered(ctx) as held:
             self.begin(ctx, request.timeout_s)
             plan = await self.plan(ctx, request)
-            reservation = await self._reserve(ctx, request, plan)
+            held.reservation = await self._reserve(ctx, request, plan)
             cached = await self._lookup(ctx, request, plan)
             if cached is not None:
                 response = cached
@@ -148,15 +153,7 @@ class Flow:
                     raise chain_error(failure, self._route(ctx)) from None
                 response = self.response(ctx, plan, success)
                 await self._store(ctx, request, plan, response)
-        except GatewayError as error:
-            await self._settle(ctx, reservation, None)
-            self.recorder.finish(ctx, error.status, error=error)
-            raise
-        except asyncio.CancelledError:  # the client went away before the answer: the upstream call stopped
-            background(self._settle(ctx, reservation, None))
-            self.recorder.finish(ctx, 499, error=client_closed(self._route(ctx)))
-            raise
-        self._settle_later(ctx, reservation, response)
+        self._settle_later(ctx, held.reservation, response)
         self.recorder.finish(ctx, 200, response=response)
         return response
 
@@ -164,25 +161,17 @@ class Flow:
     async def stream(self, ctx: RequestContext, request: Request) -> AsyncGenerator[StreamItem, None]:
         """Nothing is yielded before the first content token; a failure before it raises `GatewayError` from
         the first iteration. After it, a failure ends the stream with `StreamFailed`."""
-        reservation = None
-        try:
+        async with self._unanswered(ctx) as held:
             self.begin(ctx, request.timeout_s)
             plan = await self.plan(ctx, request)
-            reservation = await self._reserve(ctx, request, plan)
+            held.reservation = await self._reserve(ctx, request, plan)
             cached = await self._lookup(ctx, request, plan)
             if cached is None:
                 try:
                     success = await self.engine.open_stream(ctx, request, plan)
                 except ChainFailed as failure:
                     raise chain_error(failure, self._route(ctx)) from None
-        except GatewayError as error:
-            await self._settle(ctx, reservation, None)
-            self.recorder.finish(ctx, error.status, error=error)
-            raise
-        except asyncio.CancelledError:
-            background(self._settle(ctx, reservation, None))
-            self.recorder.finish(ctx, 499, error=client_closed(self._route(ctx)))
-            raise
+        reservation = held.reservation
         ctx.first_token_s = ctx.elapsed_s()
         if cached is not None:
             async for item in self._replay(ctx, cached, reservation):
@@ -229,15 +218,14 @@ class Flow:
 
     # -- embeddings --------------------------------------------------------------------------------
     async def embed(self, ctx: RequestContext, request: EmbeddingRequest) -> EmbeddingResponse:
-        reservation = None
-        try:
+        async with self._unanswered(ctx) as held:
             self.begin(ctx, request.timeout_s)
             try:
                 plan = self.router.embedding_plan(ctx, request)
             except RouteRefused as refused:
                 raise route_error(refused) from None
             tokens = request.estimated_input_tokens()
-            reservation = await self._reserve_tokens(ctx, plan, tokens, 0)
+            held.reservation = await self._reserve_tokens(ctx, plan, tokens, 0)
             try:
                 embedded = await self.engine.embed(ctx, request, plan)
             except ChainFailed as failure:
@@ -248,19 +236,27 @@ class Flow:
                 id=f"sb-{ctx.id}", provider=target.provider, model=target.model, vectors=embedded.result.vectors,
                 usage=usage, cost_usd=cost_usd(self.config.price(target.provider, target.model), usage),
                 latency_ms=round(ctx.elapsed_s() * 1000, 3), route=self._route(ctx))
-        except GatewayError as error:
-            await self._settle(ctx, reservation, None)
-            self.recorder.finish(ctx, error.status, error=error)
-            raise
-        except asyncio.CancelledError:
-            background(self._settle(ctx, reservation, None))
-            self.recorder.finish(ctx, 499, error=client_closed(self._route(ctx)))
-            raise
-        self._settle_later(ctx, reservation, response)
+        self._settle_later(ctx, held.reservation, response)
         self.recorder.finish(ctx, 200, response=response)
         return response
 
     # -- pieces --------------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def _unanswered(self, ctx: RequestContext) -> AsyncIterator[_Held]:
+        """The end of a request that ends without an answer: its reservation settled, and its record written
+        (`client_closed` when the client went away first: the upstream call has stopped)."""
+        held = _Held()
+        try:
+            yield held
+        except GatewayError as error:
+            await self._settle(ctx, held.reservation, None)
+            self.recorder.finish(ctx, error.status, error=error)
+            raise
+        except asyncio.CancelledError:
+            background(self._settle(ctx, held.reservation, None))
+            self.recorder.finish(ctx, 499, error=client_closed(self._route(ctx)))
+            raise
+
     def response(self, ctx: RequestContext, plan: Plan, success: Success) -> CompletionResponse:
         """The standard response for an answer: usage as reported (or estimated), priced, with its route."""
         answer, target, sent = success.answer, success.target, success.request
