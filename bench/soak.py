@@ -63,7 +63,7 @@ DEADLINE_SLACK_S = 0.1
 # (measured with gc.callbacks; gc.freeze() after start-up cuts it to ~45 ms), and this machine has two cores
 # for the gateway, the fakes and the client. So a few requests (at most this share) may end later than the
 # deadline plus 100 ms, by a pause: never by a timer's worth more (0.3 s), which is what a deadline bug costs.
-PAUSE_SHARE = 0.0005
+PAUSE_SHARE = 0.0005  # a few may still meet a collector pause (gc.freeze keeps them under 45 ms)
 PAUSE_CEILING_S = 0.3
 RSS_GROWTH_LIMIT_MB = 20.0
 

@@ -282,16 +282,9 @@ def test_any_unicode_in_a_prompt(client: httpx.Client, capsys: pytest.CaptureFix
 
 
 # -- the error bodies against the schema the document declares for them --------------------------------------
-DOCUMENTED_SHAPE_BUG = pytest.mark.xfail(strict=True, reason=(
-    "BUG: http/openapi.py declares ErrorResponse (error.code required) as the `default` error of every "
-    "operation, but /v1/messages* answer Anthropic's shape ({type, error: {type, message}, request_id}, no "
-    "error.code): the document must declare Anthropic's error schema for those paths"))
-
-
 @pytest.mark.parametrize("path", [
     "/complete", "/decide", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/pipelines/blog_post",
-    pytest.param("/v1/messages", marks=DOCUMENTED_SHAPE_BUG),
-    pytest.param("/v1/messages/count_tokens", marks=DOCUMENTED_SHAPE_BUG),
+    "/v1/messages", "/v1/messages/count_tokens",
 ])
 def test_error_bodies_match_the_schema_the_document_declares(gateway: httpx.Client, path: str) -> None:
     from jsonschema import Draft202012Validator

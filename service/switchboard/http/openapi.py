@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -20,6 +20,41 @@ from switchboard.schema import (
     ErrorResponse,
     PipelineResult,
 )
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(BaseModel):
+    """Errors on /v1 (but /v1/messages): OpenAI's shape."""
+
+    error: OpenAIErrorDetail
+
+
+class AnthropicErrorDetail(BaseModel):
+    type: str
+    message: str
+
+
+class AnthropicError(BaseModel):
+    """Errors on /v1/messages: Anthropic's shape."""
+
+    type: Literal["error"]
+    error: AnthropicErrorDetail
+    request_id: str | None = None
+
+
+def error_model(path: str) -> type[BaseModel]:
+    """The documented error body of a path (as `doors.error_shape` answers it)."""
+    if path.startswith("/v1/messages"):
+        return AnthropicError
+    if path.startswith("/v1/"):
+        return OpenAIError
+    return ErrorResponse
+
 
 # (method, path) -> (summary, request body model, success status, response model)
 OPERATIONS: dict[tuple[str, str], tuple[str, type[BaseModel] | None, int, type[BaseModel] | None]] = {
@@ -53,7 +88,8 @@ PROVIDER_FAILURES = {"502": "every target failed", "503": "no target could be ca
 
 @cache
 def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
-    models = {m for op in OPERATIONS.values() for m in (op[1], op[3]) if m is not None} | {ErrorResponse}
+    models = {m for op in OPERATIONS.values() for m in (op[1], op[3]) if m is not None} | {
+        ErrorResponse, OpenAIError, AnthropicError}
     refs, defs = models_json_schema([(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
                                     ref_template="#/components/schemas/{model}")
     return {model: ref for (model, _), ref in refs.items()}, defs.get("$defs", {})
@@ -62,10 +98,11 @@ def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
 def document(routes: list[tuple[str, str, Any]]) -> dict[str, Any]:
     refs, defs = _schemas()
     paths: dict[str, dict[str, Any]] = {}
-    error = {"description": "error", "content": {"application/json": {"schema": refs[ErrorResponse]}}}
     for method, route_path in [(m, p) for m, p, _ in routes] + [("GET", "/healthz"), ("GET", "/readyz")]:
         summary, body, status, answer = OPERATIONS[(method, route_path)]
         path = route_path.replace(":path}", "}")
+        failure = refs[error_model(path)]
+        error = {"description": "error", "content": {"application/json": {"schema": failure}}}
         operation: dict[str, Any] = {
             "summary": summary,
             "operationId": f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
@@ -79,7 +116,7 @@ def document(routes: list[tuple[str, str, Any]]) -> dict[str, Any]:
         if body is not None:
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": refs[body]}}}
             operation["responses"].update({code: {"description": why, "content": {"application/json": {
-                "schema": refs[ErrorResponse]}}} for code, why in PROVIDER_FAILURES.items()})
+                "schema": failure}}} for code, why in PROVIDER_FAILURES.items()})
         paths.setdefault(path, {})[method.lower()] = operation
     return {"openapi": "3.1.0", "info": {"title": "Switchboard", "version": "0.2.0"}, "paths": paths,
             "components": {"schemas": defs}}
