@@ -221,6 +221,9 @@ class _Chaos:
     retry_after: tuple[float, float]
 
 
+RECEIVED_KEPT = 10_000
+
+
 class FakeProvider:
     """Subclasses set `path` (and `embed_path`), `auth_ok`, the bodies, the stream frames and the checks."""
 
@@ -238,7 +241,9 @@ class FakeProvider:
         self._settings = {name: getattr(self, name) for name in self.settings}
         self.default = Reply()
         self.script: deque[Reply] = deque()
-        self.received: list[Received] = []
+        # The latest requests (bounded: a long soak must not grow the fake, nor its collector's pauses).
+        self.received: deque[Received] = deque(maxlen=RECEIVED_KEPT)
+        self._count = 0
         self.rejected: list[str] = []  # the message of every 400 the checks gave, in order
         self.injected: Counter[str] = Counter()  # chaos faults served, by kind
         self.connections_closed = 0
@@ -266,6 +271,7 @@ class FakeProvider:
         self._chaos = None
         self.script.clear()
         self.received.clear()
+        self._count = 0
         self.rejected.clear()
         self.injected.clear()
         self.default = Reply()
@@ -275,7 +281,7 @@ class FakeProvider:
 
     @property
     def calls(self) -> int:
-        return len(self.received)
+        return self._count
 
     def chaos(
         self,
@@ -428,6 +434,7 @@ class FakeProvider:
         except orjson.JSONDecodeError:
             body = None
         self.received.append(Received(request.path, dict(request.headers), body))
+        self._count += 1
         embed = request.path == self.embed_path
         reply = self._next_reply(request, embed, body)
         try:
