@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,12 @@ def measured(pid: int | None, url: str, body: dict[str, Any], connections: int, 
     if pid:
         run["cpu_ms_per_request"] = (cpu_seconds(pid) - before) * 1000 / max(run["requests"], 1)
     return run
+
+
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over rounds of the same run (rounds alternate between the runs compared, so a
+    machine that slows down for a while slows every one of them alike)."""
+    return {field: statistics.median(run[field] for run in runs) for field in runs[0]}
 
 
 def save(name: str, data: dict[str, Any]) -> None:

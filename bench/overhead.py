@@ -3,15 +3,17 @@ pass-through, and Switchboard's `/complete` and `/v1/chat/completions` (one work
 
 Gateways and the pass-through run pinned to CPU 0, one measured at a time; the upstream and wrk share CPU 1.
 Two phases:
-- a fast upstream: p50/p99 at 1 request in flight, requests per second and CPU per request at 64 in flight;
+- a fast upstream: p50/p99 at 1 request in flight (the median of alternating rounds), requests per second and CPU per request at 64 in flight;
 - a 50 ms upstream with 16 in flight: throughput against direct, and p99 against the bare pass-through.
 
 Options measure a feature against the same gateway without it, in the same run:
-    --auth     API keys and limits on (Redis on this machine), a key with rpm/tpm/budget
+    --auth     API keys and limits on (Redis on this machine), a key with rpm/tpm/budget, against the same
+               gateway on the same Redis with them off (Redis-backed breakers and cache in both)
     --tools    a tool-calling request against a plain one
     --cache    an exact-cache hit against a direct call
 
-    .venv/bin/python bench/overhead.py [--duration 8] [--auth] [--tools] [--cache]   (make bench runs all)
+    .venv/bin/python bench/overhead.py [--duration 8] [--rounds 4] [--auth] [--tools] [--cache]
+    (make bench runs all)
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import PYTHON, ROOT, Processes, clean_env, free_port, measured, save, table, wait_ready  # noqa: E402
+from harness import (  # noqa: E402
+    PYTHON, ROOT, Processes, clean_env, free_port, measured, median_run, save, table, wait_ready)
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 DIRECT = {"model": "gpt-5.4", "messages": MESSAGES, "max_tokens": 16}
@@ -73,6 +76,8 @@ def mint_key(port: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds of the one-in-flight runs "
+                                                                "(each duration/rounds seconds)")
     parser.add_argument("--auth", action="store_true")
     parser.add_argument("--tools", action="store_true")
     parser.add_argument("--cache", action="store_true")
@@ -84,7 +89,7 @@ def main() -> None:
     try:
         processes.upstream(fast_port)
         processes.upstream(slow_port, delay_ms=50)
-        ports = {name: free_port() for name in ("pass", "gw", "gw_slow", "pass_slow", "gw_auth")}
+        ports = {name: free_port() for name in ("pass", "gw", "gw_slow", "pass_slow", "gw_redis", "gw_auth")}
         passthrough = processes.start(0, PYTHON, str(ROOT / "bench" / "passthrough.py"), str(ports["pass"]),
                                       f"{fast}/v1/chat/completions")
         pass_slow = processes.start(0, PYTHON, str(ROOT / "bench" / "passthrough.py"), str(ports["pass_slow"]),
@@ -94,9 +99,11 @@ def main() -> None:
         gateway = processes.gateway(ports["gw"], gateway_env(fast), BENCH_CONFIG)
         gateway_slow = processes.gateway(ports["gw_slow"], gateway_env(slow), BENCH_CONFIG)
         auth: dict[str, str] = {}
-        gateway_auth = None
-        if args.auth:
-            env = gateway_env(fast, SWITCHBOARD_ADMIN_KEY=ADMIN, REDIS_URL=start_redis(processes))
+        gateway_auth = gateway_redis = None
+        if args.auth:  # the same gateway on the same Redis, with and without keys and limits
+            redis_url = start_redis(processes)
+            gateway_redis = processes.gateway(ports["gw_redis"], gateway_env(fast, REDIS_URL=redis_url), BENCH_CONFIG)
+            env = gateway_env(fast, SWITCHBOARD_ADMIN_KEY=ADMIN, REDIS_URL=redis_url)
             gateway_auth = processes.gateway(ports["gw_auth"], env, BENCH_CONFIG)
             auth = {"authorization": f"Bearer {mint_key(ports['gw_auth'])}"}
 
@@ -113,15 +120,22 @@ def main() -> None:
         if args.cache:
             runs.append(("gateway /complete hit", gateway.pid, f"http://127.0.0.1:{ports['gw']}/complete",
                          CACHED, None))
-        if gateway_auth is not None:
-            runs += [("gateway /complete auth", gateway_auth.pid, f"http://127.0.0.1:{ports['gw_auth']}/complete",
+        if gateway_auth is not None and gateway_redis is not None:
+            runs += [("gateway /complete redis", gateway_redis.pid, f"http://127.0.0.1:{ports['gw_redis']}/complete",
+                      COMPLETE, None),
+                     ("gateway /v1 redis", gateway_redis.pid,
+                      f"http://127.0.0.1:{ports['gw_redis']}/v1/chat/completions", V1, None),("gateway /complete auth", gateway_auth.pid, f"http://127.0.0.1:{ports['gw_auth']}/complete",
                       COMPLETE, auth),
                      ("gateway /v1 auth", gateway_auth.pid,
                       f"http://127.0.0.1:{ports['gw_auth']}/v1/chat/completions", V1, auth)]
         for name, pid, url, body, headers in runs:  # warm-up, then measure
             measured(pid, url, body, 8, 2, headers)
-        for name, pid, url, body, headers in runs:
-            results[f"{name} c1"] = measured(pid, url, body, 1, args.duration, headers)
+        rounds: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in runs}
+        for _ in range(args.rounds):  # one in flight: alternating rounds, each figure the median
+            for name, pid, url, body, headers in runs:
+                rounds[name].append(measured(pid, url, body, 1, max(args.duration // args.rounds, 2), headers))
+        for name, samples in rounds.items():
+            results[f"{name} c1"] = median_run(samples)
         for name, pid, url, body, headers in runs:
             results[f"{name} c64"] = measured(pid, url, body, 64, args.duration, headers)
         slow_runs = [
@@ -156,7 +170,9 @@ def main() -> None:
     if args.auth:
         for path in ("/complete", "/v1"):
             summary[f"auth+limits p50 added {path} (ms)"] = (results[f"gateway {path} auth c1"]["p50_ms"]
-                                                             - results[f"gateway {path} c1"]["p50_ms"])
+                                                             - results[f"gateway {path} redis c1"]["p50_ms"])
+            summary[f"redis-backed state p50 added {path} (ms)"] = (results[f"gateway {path} redis c1"]["p50_ms"]
+                                                                    - results[f"gateway {path} c1"]["p50_ms"])
     save("overhead", {"runs": results, "summary": summary, "direct_c64_rps": direct64["rps"]})
     print(table(results))
     print()
