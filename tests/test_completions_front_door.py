@@ -98,6 +98,11 @@ def test_models_by_provider_and_model_id(client, name) -> None:
     assert (model.id, model.owned_by) == (name, name.split("/")[0])
 
 
+def test_a_bare_model_name_is_found_as_chat_accepts_it(client) -> None:
+    model = client.models.retrieve("claude-haiku-4-5")  # only Anthropic lists it
+    assert (model.id, model.owned_by) == ("claude-haiku-4-5", "anthropic")
+
+
 def test_unknown_v1_paths_answer_openai_404(url) -> None:
     response = httpx.post(f"{url}/v1/responses", json={"model": "auto", "input": "hi"})
     assert response.status_code == 404

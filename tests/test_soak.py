@@ -20,8 +20,11 @@ from bench.soak import (
     PHASES,
     RSS_GROWTH_LIMIT_MB,
     FakeFleet,
+    Result,
     Soak,
+    Spec,
     overrun,
+    pauses,
     report,
     run_soak,
 )
@@ -65,8 +68,8 @@ def test_the_soak_sent_every_request_through_every_kind_of_fault(soak: Soak) -> 
 
 def test_every_request_ends_in_a_200_or_a_structured_error_within_its_deadline_plus_100_ms(soak: Soak) -> None:
     assert not soak.violations["ends"], examples(soak, "ends")
-    # A very few may end later by one of the gateway's event-loop pauses (bench/soak.py, PAUSE_SHARE).
-    assert sum(1 for r in soak.results if overrun(r) > 0) <= REQUESTS * PAUSE_SHARE, soak.late
+    # A very few may end later by a pause of the gateway's event loop or the machine (bench/soak.py, PAUSE_SHARE).
+    assert pauses([r for r in soak.results if overrun(r) > 0]) <= REQUESTS * PAUSE_SHARE, soak.late
     assert max(overrun(r) for r in soak.results) <= PAUSE_CEILING_S, soak.late
 
 
@@ -103,3 +106,13 @@ def test_the_gateways_rss_grows_at_most_20_mb_after_warm_up(soak: Soak) -> None:
 
 def test_no_traceback_or_internal_error_in_the_gateways_output(soak: Soak) -> None:
     assert not soak.violations["logs"], examples(soak, "logs")
+
+
+def test_late_requests_that_end_together_count_as_one_pause() -> None:
+    def late(ended_at: float) -> Result:
+        spec = Spec("r", 0, "calm", "/complete", False, "chat", 0.6, "body")
+        return Result(spec, started=ended_at - 0.85, elapsed_s=0.85)
+
+    assert pauses([]) == 0
+    assert pauses([late(10.0), late(10.1), late(10.25)]) == 1  # one stall held up three requests
+    assert pauses([late(10.0), late(10.1), late(12.0)]) == 2

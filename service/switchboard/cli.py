@@ -160,6 +160,10 @@ def pipeline_run(
     from switchboard.errors import GatewayError
 
     loaded = _load(config)
+    if name in ("--help", "-h"):
+        typer.echo("Usage: switchboard pipeline run NAME [--timeout-s S] [--config FILE] --INPUT VALUE ...\n")
+        typer.echo(f"  Pipelines: {', '.join(loaded.pipelines) or 'none'} (NAME --help lists a pipeline's inputs)")
+        raise typer.Exit()
     pipeline = loaded.pipelines.get(name)
     if pipeline is None:
         raise fail(f"unknown pipeline '{name}'; known: {', '.join(loaded.pipelines) or 'none'}")

@@ -93,9 +93,13 @@ async def _model(app: App, scope: Scope, receive: Receive, send: Send, ctx: Requ
     router = app.runtime.router
     name = scope["path_params"]["model_id"]
     known = {"auto", *router.task_types, *router.pinnable, *router.embedding_models, *router.pinnable_embeddings}
-    if name not in known:
+    if name in known:
+        entry = _model_entry(name)
+    elif name in router.bare:  # a bare name, as the chat request accepts it
+        entry = {**_model_entry(router.bare[name]), "id": name}
+    else:
         raise GatewayError(404, "model_not_found", f"The model '{name}' does not exist", field="model")
-    await send_body(send, 200, orjson.dumps(_model_entry(name)), encode_headers({"x-request-id": ctx.id}))
+    await send_body(send, 200, orjson.dumps(entry), encode_headers({"x-request-id": ctx.id}))
 
 
 async def _metrics(app: App, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:

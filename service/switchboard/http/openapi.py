@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from functools import cache
+from importlib import metadata
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -118,7 +119,7 @@ def document(routes: list[tuple[str, str, Any]]) -> dict[str, Any]:
             operation["responses"].update({code: {"description": why, "content": {"application/json": {
                 "schema": failure}}} for code, why in PROVIDER_FAILURES.items()})
         paths.setdefault(path, {})[method.lower()] = operation
-    return {"openapi": "3.1.0", "info": {"title": "Switchboard", "version": "0.2.0"}, "paths": paths,
+    return {"openapi": "3.1.0", "info": {"title": "Switchboard", "version": metadata.version("switchboard")}, "paths": paths,
             "components": {"schemas": defs}}
 
 

@@ -66,3 +66,12 @@ def decided(template: Plan, rule: str, why: str, facts: Facts, tier: str | None 
                         score=facts.score, confidence=facts.confidence, classifier_ms=facts.classifier_ms, tier=tier)
     notes = "".join(f" ({note})" for note in facts.notes)
     return replace(template, reason=f"{why}{notes}: {template.chain}", decision=decision)
+
+
+def bare_names(pinned: list[str]) -> dict[str, str]:
+    """A model name only one provider lists may be given bare (`claude-haiku-4-5`), as native clients do:
+    bare name -> provider/model."""
+    owners: dict[str, list[str]] = {}
+    for name in pinned:
+        owners.setdefault(name.split("/", 1)[1], []).append(name)
+    return {model: names[0] for model, names in owners.items() if len(names) == 1}

@@ -9,7 +9,7 @@ from switchboard.config import GatewayConfig, TargetRef
 from switchboard.engine.context import RequestContext
 from switchboard.errors import RouteRefused
 from switchboard.request import EmbeddingRequest, Request
-from switchboard.routing.plan import Facts, Plan, decided, plan_template
+from switchboard.routing.plan import Facts, Plan, bare_names, decided, plan_template
 from switchboard.routing.rules import Rule, Services, load
 
 
@@ -20,6 +20,7 @@ class Router:
         self.task_types = sorted(set(config.routes) | {n for tier in config.tiers.values() for n in tier.routes})
         self.pinnable = [f"{p}/{m}" for p, spec in config.providers.items()
                          for m, model in spec.models.items() if not model.embedding]
+        self.bare = bare_names(self.pinnable)  # bare model name -> provider/model
         self.embedding_models = sorted(config.embedding_routes)
         self._embeddings = {name: plan_template(config, route.targets, f"embeddings:{name}")
                             for name, route in config.embedding_routes.items()}

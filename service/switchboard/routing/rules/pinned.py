@@ -8,7 +8,7 @@ from switchboard.config import GatewayConfig, TargetRef
 from switchboard.engine.context import RequestContext
 from switchboard.errors import RouteRefused
 from switchboard.request import Request
-from switchboard.routing.plan import Facts, Plan, decided, plan_template
+from switchboard.routing.plan import Facts, Plan, bare_names, decided, plan_template
 from switchboard.routing.rules import Services
 
 NAME = "pinned"
@@ -26,11 +26,7 @@ class PinnedRule:
             for model, spec in settings.models.items() if not spec.embedding
         }
 
-        # A model name only one provider lists may be given bare (`claude-haiku-4-5`), as native clients do.
-        owners: dict[str, list[str]] = {}
-        for pinned in self._plans:
-            owners.setdefault(pinned.split("/", 1)[1], []).append(pinned)
-        self._bare = {model: names[0] for model, names in owners.items() if len(names) == 1}
+        self._bare = bare_names(list(self._plans))
 
     async def decide(self, ctx: RequestContext, request: Request, facts: Facts) -> Plan | None:
         model = request.model
