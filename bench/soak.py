@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -43,7 +44,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -636,8 +637,34 @@ class Soak:
     phase_started: dict[str, float]  # monotonic time of each phase's first request
     late: list[str] = field(default_factory=list)  # ended past the deadline plus 100 ms (see PAUSE_SHARE)
     hung_up: tuple[int, int] = (0, 0)  # clients that left early; of them, recorded as 499 client_closed
+    client_gc_max_ms: float = 0.0  # the load client's longest collector pause
     violations: dict[str, list[str]] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def frozen_collector() -> Iterator[list[float]]:
+    """The load's client measures every request's time, so its own collector must not pause it: in a test
+    process that has built up hundreds of thousands of objects, one full collection takes over half a second
+    (every request in flight then looks late). As the gateway does after start-up, move what exists now out of
+    the collector's reach (gc.freeze) for the run, and record the pauses that remain (ms)."""
+    pauses_ms: list[float] = []
+    began = [0.0]
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            pauses_ms.append((time.perf_counter() - began[0]) * 1000)
+
+    gc.collect()
+    gc.freeze()
+    gc.callbacks.append(watch)
+    try:
+        yield pauses_ms
+    finally:
+        gc.callbacks.remove(watch)
+        gc.unfreeze()
 
 
 def run_soak(fleet: FakeFleet, workdir: Path, requests: int, concurrency: int = 64, seed: int = 7,
@@ -677,13 +704,14 @@ def run_soak(fleet: FakeFleet, workdir: Path, requests: int, concurrency: int = 
                 return results, await breaker_states(probe, gateway.url)
 
         started = time.monotonic()
-        results, final = asyncio.run(main())
+        with frozen_collector() as client_gc:
+            results, final = asyncio.run(main())
         wall = time.monotonic() - started
         rss["end"] = gateway.rss_mb()
         rss.setdefault("warm", rss["start"])
         gateway.stop()
         soak = Soak(results, gateway.request_lines(), gateway.bad_output(), rss, samples, final,
-                    fleet.injected(), wall, phase_started)
+                    fleet.injected(), wall, phase_started, client_gc_max_ms=round(max(client_gc, default=0.0), 1))
     check(soak, phases)
     soak.figures = figures(soak, phases)
     return soak
@@ -822,6 +850,7 @@ def figures(soak: Soak, phases: tuple[Phase, ...]) -> dict[str, Any]:
         "final_breakers": soak.final_breakers,
         "late_over_100ms": len(soak.late),
         "pauses": pauses([r for r in soak.results if overrun(r) > 0]),
+        "client_gc_max_ms": soak.client_gc_max_ms,
         "hung_up": {"clients": soak.hung_up[0], "recorded_499": soak.hung_up[1]},
         "violations": {k: len(v) for k, v in soak.violations.items()},
     }
