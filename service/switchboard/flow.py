@@ -303,17 +303,14 @@ class Flow:
         if self.limiter is None or not self.limiter.applies(ctx):
             return None
         max_tokens = request.max_tokens or self.config.default_max_tokens
-        tokens = request.estimated_input_tokens() + max_tokens * request.n
-        return await self._reserve_tokens(ctx, plan, request.estimated_input_tokens(), max_tokens * request.n,
-                                          tokens)
+        return await self._reserve_tokens(ctx, plan, request.estimated_input_tokens(), max_tokens * request.n)
 
-    async def _reserve_tokens(self, ctx: RequestContext, plan: Plan, input_tokens: int, output_tokens: int,
-                              tokens: int | None = None) -> Any:
+    async def _reserve_tokens(self, ctx: RequestContext, plan: Plan, input_tokens: int, output_tokens: int) -> Any:
         if self.limiter is None or not self.limiter.applies(ctx):
             return None
         usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
         most = max((cost_usd(self.config.price(t.provider, t.model), usage) for t in plan.targets), default=0.0)
-        return await self.limiter.reserve(ctx, tokens if tokens is not None else input_tokens + output_tokens, most)
+        return await self.limiter.reserve(ctx, input_tokens + output_tokens, most)
 
     def _settle_later(self, ctx: RequestContext, reservation: Any, response: Any) -> None:
         """Settling an answered request's limits is off its latency path."""

@@ -121,6 +121,7 @@ class Request:
     cache: bool | None = None  # False: neither read nor write the cache; True: cache even a sampled answer
     pipeline_step: tuple[str, str] | None = None  # (pipeline, step) when a pipeline runs this request
     dropped: list[str] = field(default_factory=list)  # parameters dropped for the target that answered
+    _input_tokens: int | None = field(default=None, init=False, repr=False, compare=False)
 
     def needs(self) -> frozenset[Capability]:
         """The capabilities a target must have to serve this request."""
@@ -152,9 +153,13 @@ class Request:
         return ""
 
     def estimated_input_tokens(self) -> int:
-        chars = sum(len(m.text()) + sum(len(c.arguments) for c in m.tool_calls or ()) for m in self.messages)
-        chars += sum(len(t.name) + len(t.description or "") + len(str(t.parameters or "")) for t in self.tools or ())
-        return -(-chars // CHARS_PER_TOKEN)
+        """Computed once: target fit, limits and cost estimates all ask (a copy made by `without` counts anew)."""
+        if self._input_tokens is None:
+            chars = sum(len(m.text()) + sum(len(c.arguments) for c in m.tool_calls or ()) for m in self.messages)
+            chars += sum(len(t.name) + len(t.description or "") + len(str(t.parameters or ""))
+                         for t in self.tools or ())
+            self._input_tokens = -(-chars // CHARS_PER_TOKEN)
+        return self._input_tokens
 
     def without(self, capabilities: frozenset[Capability]) -> Request:
         """A copy with the parameters behind droppable `capabilities` removed (and listed in `dropped`)."""
