@@ -181,7 +181,7 @@ def test_every_metric_the_rules_use_is_exported() -> None:
 
 
 def test_outcomes_matched_by_the_rules_are_in_the_vocabulary() -> None:
-    from switchboard.schema import Outcome
+    from switchboard.core.outcome import Outcome
 
     vocabulary = {outcome.value for outcome in Outcome} | ISSUE_22_OUTCOMES
     matched: set[str] = set()
