@@ -167,7 +167,7 @@ def test_errors_in_anthropic_shape(client, url, fakes) -> None:
 
 
 def test_x_api_key_and_bearer_are_both_accepted(serve, env, fakes) -> None:
-    admin = "sb-admin-test-SECRET-7777yyyy"
+    admin = "sb-admin-test-SECRET-7777yyyy-0123456789"
     base = serve(environment={**env, "SWITCHBOARD_ADMIN_KEY": admin})
     body = {"model": "auto", "max_tokens": 10, "messages": ASK}
     headers = {"anthropic-version": "2023-06-01"}

@@ -15,7 +15,7 @@ from switchboard.cache.store import MemoryStore
 from tests.conftest import free_port, make_config, request_logs, sse_events
 from tests.fakes import Reply
 
-ADMIN = "sb-admin-cache-SECRET-7777yyyy"
+ADMIN = "sb-admin-cache-SECRET-7777yyyy-0123456789"
 DETERMINISTIC = {"task_type": "creative_writing", "temperature": 0}
 SEMANTIC = {"cache": {"semantic": {"enabled": True}}}
 

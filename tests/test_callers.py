@@ -21,7 +21,7 @@ from switchboard.telemetry import tracing
 from tests.conftest import free_port, make_config, request_logs
 from tests.fakes import Reply
 
-ADMIN = "sb-admin-test-SECRET-9999zzzz"
+ADMIN = "sb-admin-test-SECRET-9999zzzz-0123456789"
 
 
 @pytest.fixture
@@ -79,7 +79,8 @@ def test_the_admin_api_mints_lists_shows_and_revokes(serve, shared, fakes) -> No
     assert created["rpm"] == 5 and created["status"] == "active" and "hash" not in created
     listed = httpx.get(f"{base}/admin/keys", headers=admin).json()["keys"]
     assert [k["id"] for k in listed] == [created["id"]] and "key" not in listed[0]
-    httpx.post(f"{base}/complete", json={"text": "hi"}, headers=bearer(created["key"]))
+    # (its chain reaches openai/gpt-5.4, the one model the key may use)
+    httpx.post(f"{base}/complete", json={"text": "hi", "task_type": "creative_writing"}, headers=bearer(created["key"]))
     time.sleep(0.2)  # usage is counted after the answer
     shown = httpx.get(f"{base}/admin/keys/{created['id']}", headers=admin).json()
     assert shown["today"]["requests"] == 1 and shown["today"]["cost_usd"] > 0
@@ -170,7 +171,14 @@ def test_tokens_and_budget_are_reserved_then_settled_with_a_streamed_answer(serv
     spent = float(client.get(next(iter(client.keys(f"sb:rl:usd:key:{created['id']}:*")))))
     assert spent == pytest.approx(end["cost_usd"], rel=1e-6)  # the reservation settled to the real cost
     budget = mint(base, budget_usd_day=0.00001)["key"]
-    first = httpx.post(f"{base}/complete", json={"text": "hi", "max_tokens": 2000}, headers=bearer(budget))
+    alone = httpx.post(f"{base}/complete", json={"text": "hi", "max_tokens": 2000}, headers=bearer(budget))
+    assert alone.status_code == 429 and alone.json()["error"]["code"] == "request_too_large"  # over it alone
+    small = mint(base, budget_usd_day=0.01)["key"]
+    fakes.openai.default = Reply(text="a costly answer", input_tokens=40, output_tokens=5000)  # $0.05 > $0.01
+    assert httpx.post(f"{base}/complete", json={"text": "hi", "max_tokens": 20, "task_type": "creative_writing"},
+                      headers=bearer(small)).status_code == 200
+    time.sleep(0.3)  # settled after the answer
+    first = httpx.post(f"{base}/complete", json={"text": "hi", "max_tokens": 20}, headers=bearer(small))
     assert first.status_code == 429 and first.json()["error"]["code"] == "budget_exceeded"
     assert "resets at" in first.json()["error"]["message"] and first.headers["retry-after"]
 

@@ -70,7 +70,7 @@ def test_jobs_with_redis_unreachable_are_503_naming_redis(serve, env) -> None:
     assert submitted.status_code == 503 and submitted.headers["x-request-id"]
     error = submitted.json()["error"]
     assert error["code"] == "jobs_unavailable" and "Redis" in error["message"]
-    polled = httpx.get(f"{base_url}/jobs/abc", timeout=10)
+    polled = httpx.get(f"{base_url}/jobs/{'ab' * 16}", timeout=10)  # a well-formed job id
     assert polled.status_code == 503 and polled.json()["error"]["code"] == "jobs_unavailable"
     ready = httpx.get(f"{base_url}/readyz", timeout=10).json()
     assert ready["dependencies"]["redis"].startswith("unreachable")

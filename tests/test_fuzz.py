@@ -31,7 +31,7 @@ from switchboard.core.errors import ErrorResponse
 from tests.conftest import make_config
 
 EXAMPLES = 25  # per operation and generation mode
-ADMIN_KEY = "sb-admin-fuzz-0123456789abcdef"
+ADMIN_KEY = "sb-admin-fuzz-0123456789abcdef-0123456789"
 PROVIDER_FAILURES = {502, 503, 504}  # documented on every model-calling operation
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                          suppress_health_check=list(HealthCheck))

@@ -74,6 +74,8 @@ class Limiter(Protocol):
 
     async def settle(self, ctx: RequestContext, reservation: Any, tokens: int, cost_usd: float) -> None: ...
 
+    def held(self, ctx: RequestContext, tokens: int, cost_usd: float) -> Any: ...
+
 
 class ResponseCache(Protocol):
     """The response cache (cache/): a hit is a finished response, marked cached."""
@@ -235,7 +237,7 @@ class Flow:
                 raise route_error(refused) from None
             ctx.plan = plan
             tokens = request.estimated_input_tokens()
-            held.reservation = await self._reserve_tokens(ctx, plan, tokens, 0)
+            held.reservation = await self._reserve_tokens(ctx, plan, request.input_token_bound(), 0)
             try:
                 embedded = await self.engine.embed(ctx, request, plan)
             except ChainFailed as failure:
@@ -321,14 +323,35 @@ class Flow:
         if self.limiter is None or not self.limiter.applies(ctx):
             return None
         max_tokens = request.max_tokens or self.config.default_max_tokens
-        return await self._reserve_tokens(ctx, plan, request.estimated_input_tokens(), max_tokens * request.n)
+        return await self._reserve_tokens(ctx, plan, request.input_token_bound(), max_tokens * request.n)
 
     async def _reserve_tokens(self, ctx: RequestContext, plan: Plan, input_tokens: int, output_tokens: int) -> Any:
         if self.limiter is None or not self.limiter.applies(ctx):
             return None
+        return await self.limiter.reserve(ctx, input_tokens + output_tokens,
+                                          self.most_cost(plan, input_tokens, output_tokens))
+
+    def most_cost(self, plan: Plan, input_tokens: int, output_tokens: int) -> float:
+        """The most `input_tokens` in and `output_tokens` out can cost on any target of the plan."""
         usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-        most = max((cost_usd(self.config.price(t.provider, t.model), usage) for t in plan.targets), default=0.0)
-        return await self.limiter.reserve(ctx, input_tokens + output_tokens, most)
+        return max((cost_usd(self.config.price(t.provider, t.model), usage) for t in plan.targets), default=0.0)
+
+    async def hold(self, ctx: RequestContext, tokens: int, cost_usd: float) -> Any:
+        """A reservation made outside a request (a durable job, when it is queued): counted as a request against
+        the caller's rpm, holding `tokens` and `cost_usd` until `release`. Refusals raise, as for a request."""
+        if self.limiter is None or not self.limiter.applies(ctx):
+            return None
+        return await self.limiter.reserve(ctx, tokens, cost_usd)
+
+    async def release(self, ctx: RequestContext, reservation: Any) -> None:
+        """Give back a hold (the job's steps then reserve and settle as requests of their own)."""
+        if self.limiter is not None and reservation is not None:
+            await self.limiter.settle(ctx, reservation, 0, 0.0)
+
+    async def release_held(self, ctx: RequestContext, tokens: int, cost_usd: float) -> None:
+        """Give back a hold another process made (a job's, held when it was queued)."""
+        if self.limiter is not None and self.limiter.applies(ctx):
+            await self.release(ctx, self.limiter.held(ctx, tokens, cost_usd))
 
     def _settle_later(self, ctx: RequestContext, reservation: Any, response: Any) -> None:
         """Settling an answered request's limits is off its latency path."""

@@ -15,9 +15,11 @@ from typing import Any
 from celery import Celery
 
 from switchboard.config import load_config
+from switchboard.core.caller import Caller
+from switchboard.core.context import RequestContext
 from switchboard.core.errors import GatewayError
 from switchboard.logs import log
-from switchboard.pipelines.jobs import TASK, TERMINAL, JobStore, celery_app
+from switchboard.pipelines.jobs import TASK, TERMINAL, JobStore, Owner, celery_app
 from switchboard.settings import Settings
 from switchboard.telemetry import tracing
 from switchboard.wiring import Runtime
@@ -69,6 +71,15 @@ async def run_job(runtime: Any, store: JobStore, job_id: str) -> str:
     return status
 
 
+async def caller_of(runtime: Runtime, owner: Owner) -> Caller:
+    """The caller a job runs as: the key that submitted it, as it is now (a key revoked since fails the job)."""
+    if owner.admin:
+        return runtime.auth.admin
+    if owner.key_id is None:
+        return runtime.auth.anonymous
+    return await runtime.auth.caller_of(owner.key_id)
+
+
 async def _run_pipeline(runtime: Any, store: JobStore, job_id: str, job: dict[str, Any]) -> str:
     async def progress(event: str, step: str, _value: Any) -> None:
         if event == "started":
@@ -77,9 +88,14 @@ async def _run_pipeline(runtime: Any, store: JobStore, job_id: str, job: dict[st
     span = tracing.start("switchboard.job", attributes={"switchboard.job_id": job_id,
                                                          "switchboard.pipeline": job["pipeline"]})
     try:
+        caller = await caller_of(runtime, Owner.from_dict(job.get("owner")))
+        hold = await store.take_hold(job_id)
+        if hold is not None:  # queued, it held its worst case; running, each step reserves its own
+            await runtime.flow.release_held(RequestContext(front_door="pipeline", caller=caller),
+                                            int(hold["tokens"]), float(hold["cost_usd"]))
         result = await runtime.pipelines.run(
             job["pipeline"], job["inputs"], run_id=job_id, store=store.steps(job_id), progress=progress,
-            trace=tracing.context_of(span),
+            trace=tracing.context_of(span), caller=caller,
         )
     except GatewayError as error:
         tracing.end(span, error=error.body.error.code)

@@ -28,7 +28,8 @@ def serve(
 ) -> None:
     """Start the HTTP service."""
     from switchboard import logs
-    from switchboard.config import config_source
+    from switchboard.callers.auth import check_admin_key
+    from switchboard.config import ConfigError, config_source
     from switchboard.http.app import App
     from switchboard.http.server import PortInUse, bind, run
     from switchboard.settings import Settings
@@ -37,6 +38,11 @@ def serve(
 
     settings = Settings.from_env()
     loaded = load(config)
+    if settings.admin_key is not None:
+        try:
+            check_admin_key(settings.admin_key)
+        except ConfigError as error:
+            raise fail(str(error)) from None
     if not settings.auth and not loopback(host) and not insecure_no_auth:
         raise fail(f"refusing to serve on {host} without authentication: set SWITCHBOARD_ADMIN_KEY (or "
                    "SWITCHBOARD_ADMIN_KEY_SECRET_ARN), or pass --insecure-no-auth deliberately")

@@ -147,11 +147,14 @@ def located(location: Sequence[int | str], message: str) -> tuple[str, str]:
 
 
 def invalid_request(error: ValidationError, prefix: str = "") -> GatewayError:
-    """The first validation problem, with the field it is about."""
+    """The first validation problem, with the field it is about: a 422, or a 400 for metadata over its bounds
+    (a size refusal, as OpenAI answers it)."""
     first = error.errors()[0]
     field, message = located(first["loc"], first["msg"])
     field = (prefix + field) if field else prefix.rstrip(".")
-    return GatewayError(422, "invalid_request", f"{field}: {message}" if field else message, field=field or None)
+    over_bounds = first["type"] == "value_error" and field.split(".", 1)[0].split("[", 1)[0] == "metadata"
+    status = 400 if over_bounds else 422
+    return GatewayError(status, "invalid_request", f"{field}: {message}" if field else message, field=field or None)
 
 
 def chain_error(failure: ChainFailed, route: Route) -> GatewayError:

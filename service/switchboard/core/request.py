@@ -13,7 +13,13 @@ from typing import Any, Literal
 from switchboard.core.capability import Capability
 
 Role = Literal["system", "user", "assistant", "tool"]
-CHARS_PER_TOKEN = 4  # the usual rule of thumb; only for estimates (limits, context windows, missing usage)
+CHARS_PER_TOKEN = 4  # the usual rule of thumb; only for estimates (context windows, missing usage)
+# Upper bounds, for reservations against limits and budgets (a reservation must not be below the real use):
+# byte-level BPE tokenizers (OpenAI's, Anthropic's, Cohere's, Llama's) never make more tokens than UTF-8 bytes;
+# a message's framing costs a few tokens more; an image costs at most about 1,600 tokens on every provider we
+# speak (Anthropic's 1.15 megapixel cap, OpenAI's high detail at 1,105 for 1024x1024), so 2,000 is a bound.
+TOKENS_PER_MESSAGE = 8
+TOKENS_PER_IMAGE = 2000
 
 
 @dataclass(slots=True)
@@ -163,6 +169,20 @@ class Request:
             self._input_tokens = -(-chars // CHARS_PER_TOKEN)
         return self._input_tokens
 
+    def input_token_bound(self) -> int:
+        """At least as many input tokens as any provider will count for this request (see TOKENS_PER_IMAGE)."""
+        total = 0
+        for message in self.messages:
+            total += TOKENS_PER_MESSAGE + sum(len(c.arguments.encode()) + len(c.name) for c in message.tool_calls or ())
+            if isinstance(message.content, str):
+                total += len(message.content.encode())
+            elif message.content is not None:
+                for part in message.content:
+                    total += TOKENS_PER_IMAGE if isinstance(part, ImagePart) else len(part.text.encode())
+        for tool in self.tools or ():
+            total += len(tool.name) + len((tool.description or "").encode()) + len(str(tool.parameters or "").encode())
+        return total
+
     def without(self, capabilities: frozenset[Capability]) -> Request:
         """A copy with the parameters behind droppable `capabilities` removed (and listed in `dropped`)."""
         from dataclasses import replace
@@ -201,3 +221,6 @@ class EmbeddingRequest:
 
     def estimated_input_tokens(self) -> int:
         return -(-sum(len(text) for text in self.inputs) // CHARS_PER_TOKEN)
+
+    def input_token_bound(self) -> int:
+        return sum(len(text.encode()) for text in self.inputs)

@@ -42,6 +42,7 @@ from switchboard.core.response import CompletionResponse, Usage
 from switchboard.http import sse
 from switchboard.http.doors import Encoded, Incoming, parse_body, route_header
 from switchboard.providers.anthropic import safe_id
+from switchboard.schema import METADATA_VALUE_CHARS, bounded_metadata
 
 STOP_REASONS: dict[FinishReason, str] = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                                          "content_filter": "refusal", "error": "end_turn"}
@@ -166,7 +167,12 @@ class ThinkingParam(BaseModel):
 
 class Metadata(BaseModel):
     model_config = ConfigDict(extra="allow")
-    user_id: str | None = None
+    user_id: Annotated[str, StringConstraints(max_length=METADATA_VALUE_CHARS)] | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Metadata:
+        bounded_metadata(self.model_dump(exclude_none=True))
+        return self
 
 
 class MessagesRequest(BaseModel):

@@ -1,9 +1,10 @@
 """The HTTP service: one ASGI app in front of every front door.
 
-In order, for each request: a request id (ours; the client's `x-request-id` is echoed, never trusted); health endpoints answered at once; load
-shedding (`server.max_in_flight`: beyond it a 503 `overloaded` with Retry-After, at once); the route;
-authentication (a 401 in the shape the path's clients expect); then the front door, through the shared
-sequence. Every error response carries `x-request-id`, 500s included.
+In order, for each request: a request id of ours (the client's `x-request-id` is echoed and logged, never
+used for accounting); health probes answered at once; the endpoint; authentication (a 401 in the shape the
+path's clients expect); admission, before the body is read: the key's own cap on requests in flight (429),
+then the worker's (`server.max_in_flight`: beyond it a 503 `overloaded` with Retry-After, at once); then the
+front door, through the shared sequence, which reads the body within `server.body_timeout_s`. Every error response carries `x-request-id`, 500s included.
 
 Raw ASGI rather than FastAPI: measured on the overhead bench, FastAPI's routing, dependency and middleware
 layers cost about 0.15 ms a request, most of the budget the gateway has; a dict lookup does the routing
@@ -81,6 +82,7 @@ class App:
         self.routes = Routes(ENDPOINTS)
         self.max_in_flight = runtime.config.server.max_in_flight
         self.in_flight = 0
+        self.in_flight_by_key: dict[str, int] = {}  # keys with a `max_in_flight` cap (of their own or their tier's)
         self.draining = False  # set on SIGTERM: /readyz says so, while requests in flight finish
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,19 +97,7 @@ class App:
         if probe is not None and scope["method"] == probe.method:
             await probe.handler(self, scope, receive, send, ctx)
             return
-        if self.in_flight >= self.max_in_flight:
-            metrics.SHED.inc()
-            await self._error(send, ctx, path, GatewayError(
-                503, "overloaded", f"this worker has {self.max_in_flight} requests in flight "
-                "(server.max_in_flight); retry shortly", headers={"retry-after": "1"}))
-            return
-        self.in_flight += 1
-        metrics.IN_FLIGHT.inc()
-        try:
-            await self._handle(scope, receive, send, ctx, path)
-        finally:
-            self.in_flight -= 1
-            metrics.IN_FLIGHT.dec()
+        await self._handle(scope, receive, send, ctx, path)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, path: str) -> None:
         shape: ErrorShape | None = None
@@ -122,10 +112,7 @@ class App:
             headers = header_map(scope)
             ctx.caller = await self._caller(headers, path)
             scope["path_params"] = params
-            if endpoint.door:
-                await sequence.serve(self.runtime, endpoint, scope, receive, send, ctx, headers)
-            else:
-                await endpoint.handler(self, scope, receive, send, ctx)
+            await self._admitted(endpoint, scope, receive, send, ctx, headers)
         except GatewayError as error:
             await self._error(send, ctx, path, error, shape)
         except Exception as error:  # a bug: one log line, a 500 in the usual shape, never a bare traceback page
@@ -133,6 +120,40 @@ class App:
                       traceback=traceback.format_exc())
             await self._error(send, ctx, path, GatewayError(500, "internal_error",
                                                             f"unexpected {type(error).__name__}"), shape)
+
+    async def _admitted(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send, ctx: RequestContext,
+                        headers: dict[str, str]) -> None:
+        """Serve a request once it is admitted: first the key's own cap on its requests in flight (429), then
+        the worker's (503 `overloaded`, shedding at once). Both are counted before the body is read, and a key's
+        refused requests never count against the worker's, so one key sending slow or half bodies holds at most
+        its cap, never the capacity every other tenant needs."""
+        caller = ctx.caller
+        key = caller.key_id if caller.max_in_flight is not None else None
+        if key is not None and self.in_flight_by_key.get(key, 0) >= caller.max_in_flight:  # type: ignore[operator]
+            raise GatewayError(429, "too_many_in_flight", f"key {key}: {caller.max_in_flight} requests in flight "
+                               "already (its max_in_flight); retry when one has ended", headers={"retry-after": "1"})
+        if self.in_flight >= self.max_in_flight:
+            metrics.SHED.inc()
+            raise GatewayError(503, "overloaded", f"this worker has {self.max_in_flight} requests in flight "
+                               "(server.max_in_flight); retry shortly", headers={"retry-after": "1"})
+        self.in_flight += 1
+        metrics.IN_FLIGHT.inc()
+        if key is not None:
+            self.in_flight_by_key[key] = self.in_flight_by_key.get(key, 0) + 1
+        try:
+            if endpoint.door:
+                await sequence.serve(self.runtime, endpoint, scope, receive, send, ctx, headers)
+            else:
+                await endpoint.handler(self, scope, receive, send, ctx)
+        finally:
+            self.in_flight -= 1
+            metrics.IN_FLIGHT.dec()
+            if key is not None:
+                left = self.in_flight_by_key[key] - 1
+                if left:
+                    self.in_flight_by_key[key] = left
+                else:
+                    del self.in_flight_by_key[key]
 
     async def _caller(self, headers: dict[str, str], path: str) -> Caller:
         if path == "/metrics" and not self.runtime.auth.required:
@@ -155,7 +176,8 @@ class App:
         dependencies = await self.runtime.dependencies()
         ready = any(state == "ready" for state in targets.values())
         status = "draining" if self.draining else "ready" if ready else "not_ready"
-        body = {"status": status, "targets": targets, "dependencies": dependencies, "in_flight": self.in_flight}
+        body = {"status": status, "targets": targets, "dependencies": dependencies, "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight, "saturated": self.in_flight >= self.max_in_flight}
         await send_body(send, 200 if status == "ready" else 503, orjson.dumps(body),
                         encode_headers({"x-request-id": ctx.echo_id}))
 

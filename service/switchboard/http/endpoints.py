@@ -130,6 +130,8 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/pipelines/{name}/jobs", pipelines.SubmitJobDoor(),
              "Submit a durable pipeline job", body=PipelineRequest, status=202),
     Endpoint("GET", "/jobs/{job_id}", pipelines.GetJobDoor(), "A job's state"),
+    Endpoint("GET", "/jobs/{job_id}/steps", pipelines.GetJobDoor(steps=True),
+             "A job's steps finished so far (the submitting tenant or the admin key)"),
     Endpoint("POST", "/admin/keys", admin.KeysDoor("create"),
              "Mint an API key (admin key only)", body=KeySpec, status=201),
     Endpoint("GET", "/admin/keys", admin.KeysDoor("list"), "List API keys (admin key only)"),

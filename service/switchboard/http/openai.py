@@ -14,7 +14,15 @@ from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from switchboard.core.context import RequestContext
 from switchboard.core.errors import GatewayError
@@ -38,6 +46,7 @@ from switchboard.schema import (
     NamedToolChoice,
     ResponseFormatIn,
     ToolIn,
+    bounded_metadata,
     check_conversation,
     to_tool,
     tool_choice,
@@ -84,7 +93,7 @@ class _Sampling(_OpenAIBody):
     user: Annotated[str, StringConstraints(max_length=256)] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    metadata: dict[str, str] | None = None
+    metadata: Annotated[dict[str, str] | None, AfterValidator(bounded_metadata)] = None
     timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None  # Switchboard: this request's deadline
 
     def stops(self) -> list[str] | None:

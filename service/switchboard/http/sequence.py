@@ -61,7 +61,7 @@ async def serve(runtime: Runtime, endpoint: Endpoint, scope: Scope, receive: Rec
     ctx.trace = tracing.extract(headers)
     try:
         try:
-            body = await read_body(receive, headers)
+            body = await read_body(receive, headers, runtime.config.server.body_timeout_s)
             parsed = door.parse(body, Incoming(scope.get("path_params") or {}, headers))
             if isinstance(parsed, Request | EmbeddingRequest):
                 request_controls(parsed, headers)
