@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import hashlib
 import runpy
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,13 +12,23 @@ from typing import Any
 import pulumi
 import yaml
 
+from tests.infra import pulumi_project
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "switchboard"
-ACCOUNT = "123456789012"
+ACCOUNT = "210987654321"
 K8S_PREFIX = "kubernetes:"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
-# Recognisable stand-ins for the `secure:` values: the tests search outputs for them.
+# Recognisable stand-ins for the secrets an operator sets: the tests search outputs for them.
 TEST_SECRET = "test-secret-value-{}"
+SECRETS = ("openaiApiKey", "anthropicApiKey", "cohereApiKey", "hfToken")
+# What docs/deploy.md tells the operator to set before the first preview (test values: the digests are made up).
+OPERATOR_SETTINGS = {
+    "switchboard:apiAllowedCidrs": ["34.201.10.20/32"],
+    "switchboard:routerImage": "ghcr.io/example-org/switchboard:0.1.0@sha256:"
+                               + hashlib.sha256(b"router image").hexdigest(),
+    "switchboard:vllmImage": "vllm/vllm-openai:v0.33.0@sha256:" + hashlib.sha256(b"vllm image").hexdigest(),
+}
 
 
 # us-east-1 as one account sees it (zone names are shuffled per account; IDs are not). use1-az3 takes no EKS.
@@ -62,7 +72,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(args)
         state = dict(args.inputs)
-        name = args.inputs.get("name") or args.name
+        # A name_prefix gets a generated suffix, as the provider does.
+        name = args.inputs.get("name") or (args.inputs["namePrefix"] + "20261206000000000000000001"
+                                            if args.inputs.get("namePrefix") else args.name)
         if args.typ == "aws:secretsmanager/secret:Secret":
             state["arn"] = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{name}-AbCdEf"
         elif args.typ in ("aws:iam/role:Role", "aws:iam/policy:Policy"):
@@ -83,8 +95,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["name"] = name
         elif args.typ == "aws:elasticache/replicationGroup:ReplicationGroup":
             state["primaryEndpointAddress"] = "master.switchboard.abc123.use1.cache.amazonaws.com"
+        elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
+            state["arn"] = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{name}"
         elif args.typ == "random:index/randomPassword:RandomPassword":
             state["result"] = f"generated-{args.name}"
+        elif args.typ == "random:index/randomId:RandomId":
+            state["hex"] = f"{args.inputs.get('prefix', '')}0a1b2c3d"
         elif args.typ == "kubernetes:core/v1:Service" and args.inputs.get("spec", {}).get("type") == "LoadBalancer":
             state["status"] = {"loadBalancer": {"ingress": [{"hostname": "switchboard-123.elb.amazonaws.com"}]}}
         return f"{args.name}-id", state
@@ -95,6 +111,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
             excluded = set(args.args.get("excludeZoneIds") or ())
             zones = {name: zone_id for name, zone_id in ZONES.items() if zone_id not in excluded}
             return {"names": list(zones), "zoneIds": list(zones.values()), "id": "us-east-1"}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDAEXAMPLE",
+                    "id": ACCOUNT}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws",
+                    "id": "aws"}
         if args.token == "aws:ec2/getVpc:getVpc":
             return {"id": "vpc-0abc", "cidrBlock": "10.0.0.0/16"}
         if args.token == "aws:ec2/getSubnets:getSubnets":
@@ -135,8 +157,13 @@ class Deployment:
         return False
 
     def helm_releases(self) -> dict[str, dict[str, Any]]:
-        """Each Helm release's inputs, by chart name (the last part of an OCI reference)."""
-        return {r.inputs["chart"].rsplit("/", 1)[-1]: r.inputs for r in self.of_type(HELM_RELEASE)}
+        """Each Helm release's inputs, by release name."""
+        return {r.inputs["name"]: r.inputs for r in self.of_type(HELM_RELEASE)}
+
+    @staticmethod
+    def chart(release: dict[str, Any]) -> str:
+        """A release's chart name (the last part of an OCI reference)."""
+        return release["chart"].rsplit("/", 1)[-1]
 
     def k8s(self, kind: str, name: str | None = None) -> list[dict[str, Any]]:
         objects = [o for o in self.k8s_objects() if o["kind"] == kind]
@@ -166,33 +193,39 @@ def _ints(value: Any) -> Any:
     return value
 
 
-def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> tuple[dict[str, str], list[str]]:
-    """A stack file's config as Pulumi hands it to a program; `secure:` values become test stand-ins."""
-    data = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-    data.update(overrides or {})
-    config, secret_keys = {}, []
-    for key, value in data.items():
-        if value is None:
-            continue
-        if isinstance(value, dict) and "secure" in value:
-            value = TEST_SECRET.format(key.split(":", 1)[1])
-            secret_keys.append(key)
-        config[key] = value if isinstance(value, str) else json.dumps(value)
-    return config, secret_keys
+def stack_file(stack: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
 
 
-def configure(stack: str, overrides: dict[str, Any] | None = None) -> tuple[RecordingMocks, RecordingMonitor]:
+def stack_config(stack: str, overrides: dict[str, Any] | None = None,
+                 secrets: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """The config the Pulumi CLI hands the program: the stack file with what the operator sets (and `overrides`; a
+    None removes a key), `Pulumi.yaml`'s declarations applied, and the operator's secrets (decrypted, and marked
+    secret, as the CLI passes them)."""
+    data = stack_file(stack)
+    settings = {**data.get("config", {}), **OPERATOR_SETTINGS, **(overrides or {})}
+    data["config"] = {key: value for key, value in settings.items() if value is not None}
+    project = pulumi_project.load_project(ROOT / "Pulumi.yaml")
+    config = pulumi_project.apply(project, stack, data)
+    if secrets is None:
+        secrets = {f"{PROJECT}:{key}": TEST_SECRET.format(key) for key in SECRETS}
+    return {**config, **secrets}, sorted(secrets)
+
+
+def configure(stack: str, overrides: dict[str, Any] | None = None,
+              secrets: dict[str, str] | None = None) -> tuple[RecordingMocks, RecordingMonitor]:
     asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(*stack_config(stack, overrides))
+    pulumi.runtime.set_all_config(*stack_config(stack, overrides, secrets))
     return mocks, monitor
 
 
-def deploy(stack: str, overrides: dict[str, Any] | None = None) -> Deployment:
+def deploy(stack: str, overrides: dict[str, Any] | None = None,
+           secrets: dict[str, str] | None = None) -> Deployment:
     """`pulumi up` of the real program, against mocks instead of AWS."""
-    mocks, monitor = configure(stack, overrides)
+    mocks, monitor = configure(stack, overrides, secrets)
     exported: dict[str, Any] = {}
     values: dict[str, Any] = {}
     secret: set[str] = set()
