@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from infra import versions
-from tests.infra import crd_schema
+from tests.infra import crd_cel, crd_schema
 from tests.infra.stack import Deployment
 
 KUBERNETES_VERSION = f"{versions.KUBERNETES.version}.0"  # the clusters' version (kubernetesVersion)
@@ -44,8 +44,12 @@ def test_every_custom_resource_validates_against_the_pinned_charts_crd(deploymen
                                                                         stack: str) -> None:
     custom = [obj for obj in deployments[stack].k8s_objects() if not builtin(obj)]
     assert {obj["kind"] for obj in custom} == {"NodePool", "EC2NodeClass", "PodMonitor", "PrometheusRule"}
+    rules = {}
     for obj in custom:
-        crd_schema.validate(obj)
+        doc = crd_schema.validate(obj)
+        violations, rules[obj["kind"]] = crd_cel.evaluate(doc["schema"], obj)
+        assert violations == [], (obj["kind"], obj["metadata"]["name"])
+    assert rules["NodePool"] > 15 and rules["EC2NodeClass"] > 25  # Karpenter's CEL rules did run
 
 
 def test_the_crd_validation_refuses_what_the_api_server_would() -> None:
@@ -60,6 +64,13 @@ def test_the_crd_validation_refuses_what_the_api_server_would() -> None:
     for broken in (misspelt, bad_policy):
         with pytest.raises(jsonschema.ValidationError):
             crd_schema.validate(broken)
+    # A CEL rule: a NodePool may not constrain nodes by hostname.
+    by_host = {**pool, "spec": {**pool["spec"], "template": {"spec": {
+        **pool["spec"]["template"]["spec"],
+        "requirements": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["a"]}]}}}}
+    crd_schema.validate(by_host)  # structurally fine
+    violations, _ = crd_cel.evaluate(crd_schema.validate(by_host)["schema"], by_host)
+    assert [v.path for v in violations] == [".spec.template.spec.requirements[0].key"]
 
 
 def without_skips(obj: dict) -> dict:
