@@ -44,6 +44,7 @@ class Registration:
     urn: str
     dependencies: list[str]
     custom_timeouts: dict[str, str]
+    parent: str
 
 
 class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
@@ -58,7 +59,8 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
         timeouts = request.customTimeouts
         self.registrations[f"{request.type}::{request.name}"] = Registration(
             urn=response.urn, dependencies=list(request.dependencies),
-            custom_timeouts={k: v for k, v in (("create", timeouts.create), ("update", timeouts.update)) if v})
+            custom_timeouts={k: v for k, v in (("create", timeouts.create), ("update", timeouts.update)) if v},
+            parent=request.parent)
         return response
 
 
@@ -156,6 +158,28 @@ class Deployment:
                 todo.extend(self.registration(by_urn[urn]).dependencies)
         return False
 
+    def by_urn(self) -> dict[str, pulumi.runtime.MockResourceArgs]:
+        return {self.urn(r): r for r in self.resources}
+
+    def descendants(self, component: pulumi.runtime.MockResourceArgs) -> list[pulumi.runtime.MockResourceArgs]:
+        """The custom resources under a component, at any depth."""
+        found, by_urn, root = [], self.by_urn(), self.urn(component)
+        for resource in self.resources:
+            parent = self.registration(resource).parent
+            while parent and parent != root:
+                parent = self.registration(by_urn[parent]).parent if parent in by_urn else ""
+            if parent == root and resource.custom:
+                found.append(resource)
+        return found
+
+    def parent_of(self, resource: pulumi.runtime.MockResourceArgs) -> pulumi.runtime.MockResourceArgs | None:
+        return self.by_urn().get(self.registration(resource).parent)
+
+    def dependents(self, resource: pulumi.runtime.MockResourceArgs) -> list[pulumi.runtime.MockResourceArgs]:
+        """What waits for `resource` directly (and so, on destroy, is deleted before it)."""
+        urn = self.urn(resource)
+        return [r for r in self.resources if urn in self.registration(r).dependencies]
+
     def helm_releases(self) -> dict[str, dict[str, Any]]:
         """Each Helm release's inputs, by release name."""
         return {r.inputs["name"]: r.inputs for r in self.of_type(HELM_RELEASE)}
@@ -215,6 +239,8 @@ def stack_config(stack: str, overrides: dict[str, Any] | None = None,
 def configure(stack: str, overrides: dict[str, Any] | None = None,
               secrets: dict[str, str] | None = None) -> tuple[RecordingMocks, RecordingMonitor]:
     asyncio.set_event_loop(asyncio.new_event_loop())
+    # A fresh root stack on the new loop (set_mocks keeps one left by a run that stopped at a config error).
+    pulumi.runtime.settings.ROOT.set(None)
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
