@@ -146,17 +146,22 @@ class Deployment:
         return self.registration(resource).urn
 
     def depends_on(self, resource: pulumi.runtime.MockResourceArgs, other: pulumi.runtime.MockResourceArgs) -> bool:
-        """Whether `resource` waits for `other` (directly, through its parents' options, or transitively)."""
+        """Whether `resource` waits for `other`: directly, through its provider, or transitively."""
         by_urn = {self.urn(r): r for r in self.resources}
-        seen, todo = set(), list(self.registration(resource).dependencies)
+        seen, todo = set(), self._waits_for(resource)
         while todo:
             urn = todo.pop()
             if urn == self.urn(other):
                 return True
             if urn not in seen and urn in by_urn:
                 seen.add(urn)
-                todo.extend(self.registration(by_urn[urn]).dependencies)
+                todo.extend(self._waits_for(by_urn[urn]))
         return False
+
+    def _waits_for(self, resource: pulumi.runtime.MockResourceArgs) -> list[str]:
+        """Its dependencies, and its provider (made before it, deleted after it)."""
+        provider = (resource.provider or "").rsplit("::", 1)[0]
+        return [*self.registration(resource).dependencies, *([provider] if provider else [])]
 
     def by_urn(self) -> dict[str, pulumi.runtime.MockResourceArgs]:
         return {self.urn(r): r for r in self.resources}
