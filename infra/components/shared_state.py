@@ -76,7 +76,7 @@ class SharedState(Component):
             name,
             description="Switchboard shared state and job queue",
             engine="redis",
-            engine_version="7.1",
+            engine_version=versions.ELASTICACHE_REDIS.version,
             node_type=node_type,
             num_cache_clusters=2,
             automatic_failover_enabled=True,

@@ -21,6 +21,7 @@ K8S_PREFIX = "kubernetes:"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 # Recognisable stand-ins for the secrets an operator sets: the tests search outputs for them.
 TEST_SECRET = "test-secret-value-{}"
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # Pulumi's marker for a secret value on the wire
 SECRETS = ("openaiApiKey", "anthropicApiKey", "cohereApiKey", "hfToken")
 # What docs/deploy.md tells the operator to set before the first preview (test values: the digests are made up).
 OPERATOR_SETTINGS = {
@@ -206,9 +207,16 @@ class Deployment:
                 continue
             manifest = _ints(dict(resource.inputs))  # includes apiVersion and kind, as the SDK sends them
             if "stringData" in manifest:  # secrets never leave the test as manifests
-                manifest["stringData"] = {k: "redacted" for k in manifest["stringData"]}
+                manifest["stringData"] = {k: "redacted" for k in unwrap(manifest["stringData"])}
             objects.append(manifest)
         return objects
+
+
+def unwrap(value: Any) -> Any:
+    """A value the SDK sent as a secret, without its wrapper."""
+    if isinstance(value, dict) and SECRET_SIGNATURE in value:
+        return value["value"]
+    return value
 
 
 def _ints(value: Any) -> Any:
