@@ -106,6 +106,8 @@ class RouterSettings:
     max_in_flight: int | None  # server.max_in_flight; None: the service's default
     target_in_flight: int | None = None  # the HPA's target per pod; None: half of what a pod sheds at
     job_visibility_s: int = 3600  # SWITCHBOARD_JOB_VISIBILITY_S: the longest a pipeline job may run
+    worker_cpu: str = "500m"  # a Celery worker mostly waits on upstream calls
+    worker_memory: str = "512Mi"
 
     @property
     def workers(self) -> int:
@@ -434,6 +436,8 @@ def _router(config: pulumi.Config, nodes: NodePools) -> RouterSettings:
         max_in_flight=max_in_flight or None,
         target_in_flight=target or None,
         job_visibility_s=_int(config, "workerJobVisibilityS", minimum=60, maximum=43200),
+        worker_cpu=_quantity(config, "workerCpu"),
+        worker_memory=_quantity(config, "workerMemory"),
     )
     if router.max_replicas < router.replicas:
         raise StackConfigError("routerMaxReplicas: must be at least routerReplicas")

@@ -133,10 +133,10 @@ class RouterService(Component):
                   {"name": "tmp", "mountPath": "/tmp"}]
 
         def pod(labels: dict[str, str], args: list[str], extra: dict[str, object], ports: list[object],
-                grace: int, more_env: Sequence[dict] = (), more_volumes: Sequence[tuple[dict, dict]] = (),
-                cpu_limit: bool = True) -> dict:
+                grace: int, cpu: str, memory: str, more_env: Sequence[dict] = (),
+                more_volumes: Sequence[tuple[dict, dict]] = (), cpu_limit: bool = True) -> dict:
             service_name = labels["app.kubernetes.io/name"]
-            limits = {"cpu": settings.cpu, "memory": settings.memory} if cpu_limit else {"memory": settings.memory}
+            limits = {"cpu": cpu, "memory": memory} if cpu_limit else {"memory": memory}
             return {
                 "metadata": {"labels": labels, "annotations": {"checksum/config": checksum}},
                 "spec": {
@@ -155,7 +155,7 @@ class RouterService(Component):
                         "args": args,
                         "ports": ports,
                         "env": [*env, *more_env, {"name": "OTEL_SERVICE_NAME", "value": service_name}],
-                        "resources": {"requests": {"cpu": settings.cpu, "memory": settings.memory}, "limits": limits},
+                        "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": limits},
                         "securityContext": container_security(),
                         **extra,
                         "volumeMounts": [*mounts, *(m for _, m in more_volumes)],
@@ -195,7 +195,8 @@ class RouterService(Component):
                      # The load balancer keeps sending for a few seconds after the pod is marked for deletion.
                      "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SLEEP_S)]}}}},
                     [{"name": "http", "containerPort": PORT}, {"name": "metrics", "containerPort": METRICS_PORT}],
-                    termination_grace_seconds(shutdown_grace_s), router_env, [multiproc], cpu_limit=False,
+                    termination_grace_seconds(shutdown_grace_s), settings.cpu, settings.memory, router_env,
+                    [multiproc], cpu_limit=False,
                 ),
             },
             opts=self.child(provider=k8s_provider, depends_on=[account, self.role],
@@ -214,7 +215,7 @@ class RouterService(Component):
                 "selector": {"matchLabels": WORKER},
                 "template": pod(
                     WORKER, ["worker", "--concurrency", str(settings.worker_concurrency)], {}, [],
-                    worker_grace_seconds(settings.job_visibility_s),
+                    worker_grace_seconds(settings.job_visibility_s), settings.worker_cpu, settings.worker_memory,
                     [{"name": "SWITCHBOARD_JOB_VISIBILITY_S", "value": str(settings.job_visibility_s)}]),
             },
             opts=with_identity,

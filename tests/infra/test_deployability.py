@@ -654,3 +654,22 @@ def test_what_registers_with_the_cluster_waits_for_it(deployments: dict[str, Dep
     early = [f"{r.typ} {r.name}" for r in deployment.resources
              if r.typ.startswith("aws:eks/") and "clusterName" in r.inputs and not deployment.depends_on(r, cluster)]
     assert early == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_minimum_router_and_workers_fit_the_system_nodes_as_the_cost_table_assumes(
+    deployments: dict[str, Deployment], stack: str
+) -> None:
+    """The README's per-hour cost counts only the system nodes for the router and workers at their minimum: with
+    the controllers and the add-ons, they must fit there (Karpenter's general nodes are for scaling past it)."""
+    deployment = deployments[stack]
+    for pool in (p for p in pools_with_daemonsets(deployment) if p.fixed_nodes):
+        (instance_type,) = pool.instance_types
+        total = capacity.Resources()
+        for workload in workloads(deployment):
+            ours = workload.name in ("Deployment/switchboard-router", "Deployment/switchboard-worker")
+            if not workload.daemon and (ours or workload.pod.get("nodeSelector")) and schedulable(workload.pod, pool):
+                total = total + workload.requests * workload.replicas
+        for replicas, requests in EKS_ADDON_PODS.values():
+            total = total + requests * replicas
+        assert total.fits_in(room(pool, instance_type) * pool.fixed_nodes), total.describe()
