@@ -113,8 +113,9 @@ class Monitoring(Component):
             repository_opts={"repo": REPOSITORY},
             namespace=MONITORING_NAMESPACE,
             timeout=900,
+            skip_crds=True,  # prometheus-operator-crds owns them (and upgrades them)
             values={
-                "crds": {"enabled": False},  # prometheus-operator-crds owns them
+                "crds": {"enabled": False},
                 "alertmanager": {"enabled": True, "alertmanagerSpec": {
                     "useExistingSecret": True,
                     "configSecret": ALERTMANAGER_SECRET,

@@ -78,3 +78,13 @@ def test_a_vllm_image_at_the_minimum_is_accepted_and_below_it_is_not() -> None:
 def test_elasticache_runs_the_pinned_engine(deployments: dict[str, Deployment], stack: str) -> None:
     for group in deployments[stack].of_type("aws:elasticache/replicationGroup:ReplicationGroup"):
         assert group.inputs["engineVersion"] == versions.ELASTICACHE_REDIS.version
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_crds_come_only_from_the_charts_helm_upgrades_them_from(deployments: dict[str, Deployment], stack: str) -> None:
+    """A chart's crds/ folder is installed once and never upgraded: the CRD charts own them, the others skip theirs."""
+    releases = deployments[stack].helm_releases()
+    for name in ("karpenter", "kube-prometheus-stack"):
+        assert releases[name]["skipCrds"] is True, name
+    assert releases["kube-prometheus-stack"]["values"]["crds"] == {"enabled": False}
+    assert {"karpenter-crd", "prometheus-operator-crds"} <= set(releases)
