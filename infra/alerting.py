@@ -1,13 +1,13 @@
-"""Switchboard's alert rules and where they go: the rule file the repository ships (`deploy/prometheus/alerts.yaml`,
-tested with promtool), read at preview and deployed as a PrometheusRule, and Alertmanager's configuration for the
-stack's receiver.
+"""Switchboard's alert rules and where they go: the rule file the repository ships
+(`deploy/prometheus/alerts.yaml`, tested with promtool), read at preview and deployed as a PrometheusRule, and
+Alertmanager's configuration for the stack's receiver.
 
 The receiver is the stack's `alertReceiver` secret:
 - `https://hooks.slack.com/...`: a Slack incoming webhook;
 - `pagerduty://<routing key>`: PagerDuty's Events API v2, with an integration's routing key;
 - any other `https://` URL: Alertmanager's generic webhook;
-- unset: a null receiver; alerts still fire and show in Alertmanager's UI (and Grafana), they are sent nowhere.
-"""
+- unset: a null receiver; alerts still fire and show in Alertmanager's UI (and Grafana), they are sent
+  nowhere."""
 
 from __future__ import annotations
 

@@ -1,15 +1,14 @@
 """Typed stack config: read once in __main__.py, parsed into frozen dataclasses, validated before any resource.
 
-`Pulumi.yaml` declares every key with its type and default, and Pulumi applies those to the stack file before the
-program runs, so this module reads each declared key with `require*` (a key missing from `Pulumi.yaml` fails here,
-naming it) and keeps no second copy of a default. Every error names its key. Besides shapes and ranges, the checks
-that would otherwise surface only as a pod Pending forever or a `pulumi up` that hangs or fails after the cluster is
-made are done here: placeholders (an all-zero image digest, a documentation-range CIDR, the docs' example account),
-a Kubernetes API nobody outside the VPC can reach, a version past its support, a vLLM image with published
-advisories, the vLLM pod against its GPU instance type, the router against a system node, a public router without
-a TLS certificate. The routing config the router will load is validated with the service's own schema
-(`infra/routing_config.py`).
-"""
+`Pulumi.yaml` declares every key with its type and default, and Pulumi applies those to the stack file before
+the program runs, so this module reads each declared key with `require*` (a key missing from `Pulumi.yaml`
+fails here, naming it) and keeps no second copy of a default. Every error names its key. Besides shapes and
+ranges, the checks that would otherwise surface only as a pod Pending forever or a `pulumi up` that hangs or
+fails after the cluster is made are done here: placeholders (an all-zero image digest, a documentation-range
+CIDR, the docs' example account), a Kubernetes API nobody outside the VPC can reach, a version past its
+support, a vLLM image with published advisories, the vLLM pod against its GPU instance type, the router
+against a system node, a public router without a TLS certificate. The routing config the router will load is
+validated with the service's own schema (`infra/routing_config.py`)."""
 
 from __future__ import annotations
 

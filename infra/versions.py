@@ -1,11 +1,11 @@
-"""Every version this program pins, with the date its support ends (or the date it must be re-checked), where that
-date comes from, and, for a controller that calls AWS, the IAM actions the pinned version calls (upstream's list).
+"""Every version this program pins, with the date its support ends (or the date it must be re-checked), where
+that date comes from, and, for a controller that calls AWS, the IAM actions the pinned version calls
+(upstream's list).
 
 One table, so that a pinned version past its date fails a test (`tests/infra/test_versions.py`) instead of a
 cluster quietly billing extended support or running a controller nobody patches. `support` dates are the
 upstream's published end of support; `review` dates are for components without a published window: checked
-current on `CHECKED`, to be checked again by then.
-"""
+current on `CHECKED`, to be checked again by then."""
 
 from __future__ import annotations
 

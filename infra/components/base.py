@@ -1,9 +1,8 @@
 """The one rule every component here follows: what the component waits for, each of its children waits for.
 
-Pulumi does not pass a component's `depends_on` down to its children (they register as soon as their own inputs
-are known), so a component made "after" the load balancer controller would still create its pods before it. Each
-component's children are made with `self.child(...)`, which repeats the component's own dependencies.
-"""
+Pulumi does not pass a component's `depends_on` down to its children (they register as soon as their own
+inputs are known), so a component made "after" the load balancer controller would still create its pods before
+it. Each component's children are made with `self.child(...)`, which repeats the component's own dependencies."""
 
 from __future__ import annotations
 

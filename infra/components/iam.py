@@ -3,9 +3,8 @@ one `IamRole`, and whatever runs under the role depends on that component.
 
 Depending on a component waits for all of its children, so a workload made after its `IamRole` starts with its
 permissions in place, and `pulumi destroy` (which deletes in reverse) removes the workload before any of them:
-a controller keeps its permissions while it cleans up what it made (load balancers, nodes, volumes).
-A policy attached to a role that is a child of the role (the earlier shape) was neither waited for nor kept.
-"""
+a controller keeps its permissions while it cleans up what it made (load balancers, nodes, volumes). A policy
+attached to a role that is a child of the role (the earlier shape) was neither waited for nor kept."""
 
 from __future__ import annotations
 

@@ -1,18 +1,18 @@
-"""Karpenter: nodes made for pending pods and removed when empty, so GPU nodes exist only while vLLM runs, and router
-pods beyond what the system nodes hold get a node within a minute or two.
+"""Karpenter: nodes made for pending pods and removed when empty, so GPU nodes exist only while vLLM runs, and
+router pods beyond what the system nodes hold get a node within a minute or two.
 
 The controller runs on the fixed system node group (never on nodes it manages), with its role through Pod
 Identity. Its policy is upstream's (the getting-started CloudFormation of the pinned version, statement by
 statement): it launches, tags and terminates only instances tagged for this cluster and a NodePool, reads SSM
-parameters only under /aws/service/, and may list instance profiles (the EC2NodeClass finalizer does, on delete).
-Nodes join through an EKS access entry for their role, in the private subnets tagged for discovery and with the
-cluster security group. An SQS queue fed by EventBridge warns Karpenter of spot interruptions and maintenance.
+parameters only under /aws/service/, and may list instance profiles (the EC2NodeClass finalizer does, on
+delete). Nodes join through an EKS access entry for their role, in the private subnets tagged for discovery
+and with the cluster security group. An SQS queue fed by EventBridge warns Karpenter of spot interruptions and
+maintenance.
 
-The CRDs come from the `karpenter-crd` chart (Helm upgrades those; a chart's crds/ folder is installed once), and
-the controller's chart skips its own copy. The node classes and the `general` pool wait for the controller and its
-role, so on `pulumi destroy` they are deleted while Karpenter can still drain and terminate their nodes and delete
-their instance profiles.
-"""
+The CRDs come from the `karpenter-crd` chart (Helm upgrades those; a chart's crds/ folder is installed once),
+and the controller's chart skips its own copy. The node classes and the `general` pool wait for the controller
+and its role, so on `pulumi destroy` they are deleted while Karpenter can still drain and terminate their
+nodes and delete their instance profiles."""
 
 from __future__ import annotations
 

@@ -1,15 +1,14 @@
-"""The AWS Load Balancer Controller: it serves Services of class `service.k8s.aws/nlb` (the router's NLB, with
-IP targets, health checks on /readyz and TLS from ACM) and injects the readiness gates that keep a rolling update
+"""The AWS Load Balancer Controller: it serves Services of class `service.k8s.aws/nlb` (the router's NLB, with IP
+targets, health checks on /readyz and TLS from ACM) and injects the readiness gates that keep a rolling update
 from removing the last healthy target. Without it a LoadBalancer Service of that class never gets an address.
 
 Its IAM policy is upstream's `docs/install/iam_policy.json` of the pinned version, vendored unchanged in
-`infra/policies/`: writes to a load balancer, target group or security group need the `elbv2.k8s.aws/cluster` tag
-the controller puts on what it creates, and tags on them can be changed only on what already carries it.
+`infra/policies/`: writes to a load balancer, target group or security group need the `elbv2.k8s.aws/cluster`
+tag the controller puts on what it creates, and tags on them can be changed only on what already carries it.
 
-The Service mutating webhook is off (`enableServiceMutatorWebhook: false`): it intercepts every Service created
-anywhere (failurePolicy Fail), so while the controller is not yet serving, other charts' Services would fail; the
-router's Service names `loadBalancerClass` itself, which is all the webhook would add.
-"""
+The Service mutating webhook is off (`enableServiceMutatorWebhook: false`): it intercepts every Service
+created anywhere (failurePolicy Fail), so while the controller is not yet serving, other charts' Services
+would fail; the router's Service names `loadBalancerClass` itself, which is all the webhook would add."""
 
 from __future__ import annotations
 

@@ -1,19 +1,18 @@
 """Metrics, alerts and the custom metric the router scales on.
 
-- prometheus-operator-crds (the CRDs, which Helm upgrades) and kube-prometheus-stack: Prometheus, Grafana with the
-  Switchboard dashboard, and Alertmanager, configured from a Secret this program writes (the stack's receiver,
-  see infra/alerting.py). Prometheus picks up every PodMonitor, ServiceMonitor and PrometheusRule.
-- PodMonitors for the router's metrics port, vLLM, Karpenter and the load balancer controller; the DCGM exporter's
-  chart brings its own ServiceMonitor (gpu_pool.py).
+- prometheus-operator-crds (the CRDs, which Helm upgrades) and kube-prometheus-stack: Prometheus, Grafana with
+  the Switchboard dashboard, and Alertmanager, configured from a Secret this program writes (the stack's
+  receiver, see infra/alerting.py). Prometheus picks up every PodMonitor, ServiceMonitor and PrometheusRule.
+- PodMonitors for the router's metrics port, vLLM, Karpenter and the load balancer controller; the DCGM
+  exporter's chart brings its own ServiceMonitor (gpu_pool.py).
 - Switchboard's alert rules (deploy/prometheus/alerts.yaml) as a PrometheusRule.
-- prometheus-adapter, serving `switchboard_in_flight` (requests in flight per pod, summed over the pod's worker
-  processes) on the custom metrics API for the router's HPA. Chosen over KEDA: one chart, no operator, no CRDs, no
-  admission webhook, and the HPA stays a plain autoscaling/v2 object (docs/deploy.md).
+- prometheus-adapter, serving `switchboard_in_flight` (requests in flight per pod, summed over the pod's
+  worker processes) on the custom metrics API for the router's HPA. Chosen over KEDA: one chart, no operator,
+  no CRDs, no admission webhook, and the HPA stays a plain autoscaling/v2 object (docs/deploy.md).
 
 Everything runs in the `monitoring` namespace, reached with `kubectl port-forward`; nothing here is exposed.
 Prometheus's and Alertmanager's volumes are deleted with them (persistentVolumeClaimRetentionPolicy), so a
-`pulumi destroy` leaves no EBS volume behind.
-"""
+`pulumi destroy` leaves no EBS volume behind."""
 
 from __future__ import annotations
 

@@ -1,23 +1,22 @@
 """The routing service and its Celery worker: Pod Identity for the keys, hardened pods, a Network Load Balancer
-served by the AWS Load Balancer Controller (internal by default; public only with TLS), autoscaling on requests in
-flight, a disruption budget, a network policy, and metrics on their own port for Prometheus only. The routing config
-is a ConfigMap with a checksum annotation on the pods, so a config change rolls them.
+served by the AWS Load Balancer Controller (internal by default; public only with TLS), autoscaling on
+requests in flight, a disruption budget, a network policy, and metrics on their own port for Prometheus only.
+The routing config is a ConfigMap with a checksum annotation on the pods, so a config change rolls them.
 
-- Identity: the pods' role (read the provider keys and the admin key, nothing else) is an `IamRole` component the
-  Deployments wait for: a pod never starts without its keys.
-- Readiness is about the pod: `/readyz` answers 200 while the process can serve, even with every upstream breaker
-  open (the router then answers fast 503s; `/readyz?strict=1` keeps the upstream meaning), so an outage of every
-  provider does not empty the load balancer. It fails while the pod drains.
-- One process per CPU the pod requests (`SWITCHBOARD_WORKERS` from the downward API, rounded up), sharing the port;
-  their metrics are merged through `PROMETHEUS_MULTIPROC_DIR`, a memory-backed emptyDir. No CPU limit: the router
-  sheds on requests in flight long before CPU matters, and throttling would only add latency.
-- The HPA scales on `switchboard_in_flight` per pod (prometheus-adapter), aiming at `target_in_flight`, with CPU as
-  a second signal.
-- Shutdown is aligned with the service's `server.shutdown_grace_s`: preStop sleeps while the load balancer stops
-  sending, then the service drains for the grace period, and Kubernetes waits for both (and a margin) before
-  SIGKILL. The worker gets its job visibility timeout (`SWITCHBOARD_JOB_VISIBILITY_S`, the longest a job may take)
-  to finish the jobs it holds.
-"""
+- Identity: the pods' role (read the provider keys and the admin key, nothing else) is an `IamRole` component
+  the Deployments wait for: a pod never starts without its keys.
+- Readiness is about the pod: `/readyz` answers 200 while the process can serve, even with every upstream
+  breaker open (the router then answers fast 503s; `/readyz?strict=1` keeps the upstream meaning), so an
+  outage of every provider does not empty the load balancer. It fails while the pod drains.
+- One process per CPU the pod requests (`SWITCHBOARD_WORKERS` from the downward API, rounded up), sharing the
+  port; their metrics are merged through `PROMETHEUS_MULTIPROC_DIR`, a memory-backed emptyDir. No CPU limit:
+  the router sheds on requests in flight long before CPU matters, and throttling would only add latency.
+- The HPA scales on `switchboard_in_flight` per pod (prometheus-adapter), aiming at `target_in_flight`, with
+  CPU as a second signal.
+- Shutdown is aligned with the service's `server.shutdown_grace_s`: preStop sleeps while the load balancer
+  stops sending, then the service drains for the grace period, and Kubernetes waits for both (and a margin)
+  before SIGKILL. The worker gets its job visibility timeout (`SWITCHBOARD_JOB_VISIBILITY_S`, the longest a
+  job may take) to finish the jobs it holds."""
 
 from __future__ import annotations
 

@@ -1,15 +1,15 @@
 """Traces and logs off the cluster, both through the OpenTelemetry collector (contrib image):
 
 - a Deployment that takes the services' OTLP traces and sends them to AWS X-Ray;
-- a DaemonSet on every node (GPU nodes too) that tails the log files of the pods in Switchboard's namespace and
-  sends each line, unchanged (`raw_log`: the service's own JSON line), to a CloudWatch Logs group this program
-  creates with the stack's retention. One log stream per node. `switchboard costs` and `switchboard incident` read a
-  day of every replica's lines from there (`aws logs tail ... | switchboard costs -`), after the pods are gone.
+- a DaemonSet on every node (GPU nodes too) that tails the log files of the pods in Switchboard's namespace
+  and sends each line, unchanged (`raw_log`: the service's own JSON line), to a CloudWatch Logs group this
+  program creates with the stack's retention. One log stream per node. `switchboard costs` and `switchboard
+  incident` read a day of every replica's lines from there (`aws logs tail ... | switchboard costs -`), after
+  the pods are gone.
 
 Each collector has its own role through Pod Identity: X-Ray's managed write-only policy, and for logs
 PutLogEvents and CreateLogStream on this group only (the exporter's calls, internal/aws/cwlogs). The log agent
-may not create a group: if the group were deleted, a recreated one would have no retention.
-"""
+may not create a group: if the group were deleted, a recreated one would have no retention."""
 
 from __future__ import annotations
 

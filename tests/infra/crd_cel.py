@@ -1,8 +1,8 @@
-"""The CEL rules of a CRD (`x-kubernetes-validations`), evaluated as the API server does on create: each rule with
-`self` bound to the value at its place in the object, rules that compare with `oldSelf` (transition rules) left to
-updates. cel-python runs standard CEL; the two Kubernetes string extensions the pinned CRDs use (`find`, `split`)
-are provided here with Kubernetes' meaning (`find`: the first match of a regex or ""; `split`: like Go's).
-"""
+"""The CEL rules of a CRD (`x-kubernetes-validations`), evaluated as the API server does on create: each rule
+with `self` bound to the value at its place in the object, rules that compare with `oldSelf` (transition
+rules) left to updates. cel-python runs standard CEL; the two Kubernetes string extensions the pinned CRDs use
+(`find`, `split`) are provided here with Kubernetes' meaning (`find`: the first match of a regex or "";
+`split`: like Go's)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """Validate a custom resource against its CRD's schema the way the API server does, as far as JSON Schema goes:
 types, enums, patterns, required fields, bounds, and no field the schema does not know (the API server prunes
-unknown fields, or with strict field validation refuses them; either way a misspelt field is lost). The CEL rules
-(`x-kubernetes-validations`) are evaluated by `crd_cel.py`.
-"""
+unknown fields, or with strict field validation refuses them; either way a misspelt field is lost). The CEL
+rules (`x-kubernetes-validations`) are evaluated by `crd_cel.py`."""
 
 from __future__ import annotations
 

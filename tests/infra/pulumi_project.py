@@ -3,13 +3,12 @@
 - The project file is validated against Pulumi's own JSON schema (`schemas/pulumi-project.json`, vendored from
   pulumi/pulumi `sdk/go/common/workspace/project.json`, 2026-07-24) and the checks `Project.Validate` adds.
 - The stack's config is merged with the project's declared keys as `pkg/workspace/config.go` (`mergeConfig`,
-  `validateStackConfigValues`) does: a declared key without a default that the stack does not set is "missing";
-  defaults fill the rest; every `secure:` value must decrypt (all of them, declared or not, before any check);
-  every explicitly typed key is checked with `ValidateConfigValue` on the value as the stack file stores it
-  (top-level scalars as strings, lists and maps as JSON).
+  `validateStackConfigValues`) does: a declared key without a default that the stack does not set is
+  "missing"; defaults fill the rest; every `secure:` value must decrypt (all of them, declared or not, before
+  any check); every explicitly typed key is checked with `ValidateConfigValue` on the value as the stack file
+  stores it (top-level scalars as strings, lists and maps as JSON).
 
-The result is the config map the CLI hands the program: every value a string, structured ones as JSON.
-"""
+The result is the config map the CLI hands the program: every value a string, structured ones as JSON."""
 
 from __future__ import annotations
 

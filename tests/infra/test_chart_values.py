@@ -1,6 +1,6 @@
 """Helm checks a chart's values against the chart's `values.schema.json` before installing anything; the
-collector chart ships one (the other pinned charts do not), so both collector releases' values are checked here
-the same way (without `required`: the chart's defaults fill those)."""
+collector chart ships one (the other pinned charts do not), so both collector releases' values are checked
+here the same way (without `required`: the chart's defaults fill those)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,8 @@
 
 - every workload that runs under an AWS role waits for the role, every policy on it and its Pod Identity
   association (pods never start without credentials; on destroy none of them goes first);
-- every controller is granted what its pinned version calls (the lists beside the versions, from upstream), and
-  Karpenter's and the load balancer controller's policies are upstream's, no broader.
-"""
+- every controller is granted what its pinned version calls (the lists beside the versions, from upstream),
+  and Karpenter's and the load balancer controller's policies are upstream's, no broader."""
 
 from __future__ import annotations
 
@@ -61,9 +60,9 @@ def workloads_as(deployment: Deployment, namespace: str, account: str) -> list[A
             if (resource.inputs["metadata"].get("namespace") == namespace
                     and pod.get("serviceAccountName", "default") == account):
                 found.append(resource)
-        elif resource.typ == "kubernetes:helm.sh/v3:Release" and resource.inputs["namespace"] == namespace:
-            if (resource.inputs.get("values") or {}).get("serviceAccount", {}).get("name") == account:
-                found.append(resource)
+        elif (resource.typ == "kubernetes:helm.sh/v3:Release" and resource.inputs["namespace"] == namespace
+              and (resource.inputs.get("values") or {}).get("serviceAccount", {}).get("name") == account):
+            found.append(resource)
     return found
 
 

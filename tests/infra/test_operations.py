@@ -1,7 +1,7 @@
-"""Blocker 5 and 8 of issue 20, and the operations issue 22 and 27 ask of the platform: readiness about the pod, an
-HPA on requests in flight, one process per CPU with merged metrics, a worker grace as long as a job, re-creatable
-secrets, prod snapshots, pods' logs shipped off the nodes, alerts deployed and routed, every controller scraped.
-"""
+"""Blocker 5 and 8 of issue 20, and the operations issue 22 and 27 ask of the platform: readiness about the pod,
+an HPA on requests in flight, one process per CPU with merged metrics, a worker grace as long as a job,
+re-creatable secrets, prod snapshots, pods' logs shipped off the nodes, alerts deployed and routed, every
+controller scraped."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import math
 
 import pytest
 import yaml
-from switchboard.config import default_config_data
 
 from infra import alerting
 from infra.components.karpenter import LABELS as KARPENTER_LABELS
 from infra.components.load_balancer_controller import LABELS as LBC_LABELS
 from infra.config import StackConfigError
+from switchboard.config import default_config_data
 from tests.infra.stack import SECRET_SIGNATURE, Deployment, deploy, unwrap
 
 STACKS = ["dev", "prod"]

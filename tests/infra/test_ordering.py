@@ -1,6 +1,5 @@
 """Blockers 3 and 4 of issue 20: admission webhooks against the order releases and objects are made in, and the
-order `pulumi destroy` removes things in (the reverse of the dependencies the mocks record).
-"""
+order `pulumi destroy` removes things in (the reverse of the dependencies the mocks record)."""
 
 from __future__ import annotations
 
@@ -51,7 +50,7 @@ RELEASE_KINDS = {"karpenter-crd": frozenset(), "prometheus-operator-crds": froze
 
 def namespaces(deployment: Deployment) -> dict[str, dict[str, str]]:
     found = {n["metadata"]["name"]: n["metadata"].get("labels", {}) for n in deployment.k8s("Namespace")}
-    return {**{"kube-system": {}, "default": {}}, **found}
+    return {"kube-system": {}, "default": {}, **found}
 
 
 def creates(deployment: Deployment, resource: Any) -> tuple[str | None, frozenset[str]]:

@@ -1,8 +1,8 @@
-"""Blocker 1 and 6 of issue 20: the stacks load as Pulumi loads them, and placeholders stop the preview, naming the key.
+"""Blocker 1 and 6 of issue 20: the stacks load as Pulumi loads them, and placeholders stop the preview, naming
+the key.
 
-`Pulumi.yaml` is checked against Pulumi's own project schema and its config declarations are applied to each stack
-file the way the CLI applies them (tests/infra/pulumi_project.py), before the program is ever run.
-"""
+`Pulumi.yaml` is checked against Pulumi's own project schema and its config declarations are applied to each
+stack file the way the CLI applies them (tests/infra/pulumi_project.py), before the program is ever run."""
 
 from __future__ import annotations
 
@@ -95,27 +95,25 @@ def test_the_operator_settings_are_the_ones_the_deploy_guide_sets() -> None:
 # --- placeholders and unreachable settings stop the preview, naming the key -------------------------------------
 
 DIGEST_ZERO = "0" * 64
+OLD_VLLM = "vllm/vllm-openai:v0.10.1.1@sha256:d731ee65c044ae0977421eed3d93f931d4b7d79614394184c939db35b8f28fc2"
+EXAMPLE_CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394"
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"switchboard:routerImage": None}, "routerImage: required: the image built from service/Dockerfile"),
     ({"switchboard:routerImage": f"ghcr.io/switchboard-dev/switchboard:0.1.0@sha256:{DIGEST_ZERO}"},
      "routerImage: 'ghcr.io/switchboard-dev/switchboard:0.1.0@sha256:000"),
-    ({"switchboard:routerImage": "ghcr.io/x/switchboard:0.1.0"}, "routerImage: 'ghcr.io/x/switchboard:0.1.0' must be "
-                                                                 "pinned by digest"),
+    ({"switchboard:routerImage": "ghcr.io/x/switchboard:0.1.0"},
+     "routerImage: 'ghcr.io/x/switchboard:0.1.0' must be pinned by digest"),
     ({"switchboard:vllmImage": None}, "vllmImage: required: vLLM 0.33.0 or later, pinned by digest"),
-    ({"switchboard:vllmImage": "vllm/vllm-openai:v0.10.1.1@sha256:d731ee65c044ae0977421eed3d93f931d4b7d79614394184c9"
-                               "39db35b8f28fc2"},
-     "vllmImage: 'vllm/vllm-openai:v0.10.1.1@sha256:d731ee65c044ae0977421eed3d93f931d4b7d79614394184c939db35b8f28fc2"
-     "': vLLM releases before 0.33.0 have published security advisories"),
+    ({"switchboard:vllmImage": OLD_VLLM},
+     f"vllmImage: '{OLD_VLLM}': vLLM releases before 0.33.0 have published security advisories"),
     ({"switchboard:apiAllowedCidrs": ["203.0.113.10/32"]}, "apiAllowedCidrs[0]: '203.0.113.10/32' is a documentation"),
     ({"switchboard:apiAllowedCidrs": ["198.51.100.0/28"]}, "apiAllowedCidrs[0]: '198.51.100.0/28' is a documentation"),
     ({"switchboard:apiAllowedCidrs": []}, "apiAllowedCidrs: empty, so the Kubernetes API would be private"),
     ({"switchboard:routerSourceRanges": ["192.0.2.0/24"]}, "routerSourceRanges[0]: '192.0.2.0/24' is a documentation"),
-    ({"switchboard:routerExposure": "public",
-      "switchboard:routerCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394"},
-     "routerCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394' is in the AWS "
-     "documentation's example account"),
+    ({"switchboard:routerExposure": "public", "switchboard:routerCertificateArn": EXAMPLE_CERTIFICATE},
+     f"routerCertificateArn: '{EXAMPLE_CERTIFICATE}' is in the AWS documentation's example account"),
     ({"switchboard:kubernetesVersion": "1.33"}, "kubernetesVersion: 1.33 left EKS standard support on 2026-07-29"),
     ({"switchboard:kubernetesVersion": "1.29"}, "kubernetesVersion: '1.29' is not one this stack has checked"),
     ({"switchboard:secretRecoveryWindowDays": 3}, "secretRecoveryWindowDays: 0 (delete at once) or 7-30 days"),

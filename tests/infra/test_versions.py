@@ -1,6 +1,5 @@
 """Blocker 7 of issue 20: every pinned version is inside its support (or review) date, and what the program
-installs is exactly what `infra/versions.py` pins. A pin past its date fails here, on the day it lapses.
-"""
+installs is exactly what `infra/versions.py` pins. A pin past its date fails here, on the day it lapses."""
 
 from __future__ import annotations
 
