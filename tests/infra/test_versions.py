@@ -10,7 +10,7 @@ import pytest
 from infra import versions
 from infra.components.gpu_pool import DEVICE_PLUGIN_IMAGE
 from infra.components.shared_state import REDIS_IMAGE
-from tests.infra.stack import Deployment, deploy
+from tests.infra.stack import ROOT, Deployment, deploy
 
 STACKS = ["dev", "prod"]
 TODAY = datetime.date.today()
@@ -87,3 +87,17 @@ def test_crds_come_only_from_the_charts_helm_upgrades_them_from(deployments: dic
         assert releases[name]["skipCrds"] is True, name
     assert releases["kube-prometheus-stack"]["values"]["crds"] == {"enabled": False}
     assert {"karpenter-crd", "prometheus-operator-crds"} <= set(releases)
+
+
+def test_the_docs_state_the_pins_and_the_cost_tables_support_premise() -> None:
+    """The cost table assumes standard support: it names the version and the date that premise holds until."""
+    readme = (ROOT / "README.md").read_text()
+    deploy_section = " ".join(readme[readme.index("## Deploy to AWS with Pulumi"):
+                                     readme.index("## Design notes")].split())
+    kubernetes = versions.KUBERNETES
+    assert f"Kubernetes {kubernetes.version} is until {kubernetes.until}" in deploy_section
+    assert "$0.10/h" in deploy_section and "$0.60/h" in deploy_section
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    table = guide[guide.index("## Pinned versions"):]
+    for pin in versions.PINS:
+        assert pin.version in table and str(pin.until) in table, pin.name
