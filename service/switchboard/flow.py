@@ -165,7 +165,7 @@ class Flow:
                 response = self.response(ctx, plan, success)
                 await self._store(ctx, request, plan, lookup, response)
         self._settle_later(ctx, held.reservation, response)
-        self._finished(ctx, Ended(200, response, cache=held.cache))
+        self._finished(ctx, Ended(200, response, cache=held.cache, request=request))
         return response
 
     # -- stream ------------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ class Flow:
                     raise chain_error(failure, self._route(ctx)) from None
         first_token_s = ctx.elapsed_s()
         if lookup is not None and lookup.response is not None:
-            async for item in self._replay(ctx, lookup.response, held):
+            async for item in self._replay(ctx, request, lookup.response, held):
                 yield item
             return
         yield StreamStarted(f"sb-{ctx.id}", success.target.provider, success.target.model, plan.task_type,
@@ -201,26 +201,26 @@ class Flow:
             error = broken_stream_error(broken, self._route(ctx))
             partial = self.response(ctx, plan, success, finish_reason="error")
             await self._settle(ctx, held.reservation, partial)
-            self._finished(ctx, Ended(200, partial, error, held.cache, first_token_s, success.answer.chars))
+            self._finished(ctx, Ended(200, partial, error, held.cache, first_token_s, success.answer.chars, request))
             yield StreamFailed(error)
             return
         except (GeneratorExit, asyncio.CancelledError):
             partial = self.response(ctx, plan, success, finish_reason="error")
             background(self._settle(ctx, held.reservation, partial))
             error = GatewayError(499, "client_closed", "the client closed the stream", route=partial.route)
-            self._finished(ctx, Ended(499, partial, error, held.cache, first_token_s, success.answer.chars))
+            self._finished(ctx, Ended(499, partial, error, held.cache, first_token_s, success.answer.chars, request))
             raise
         response = self.response(ctx, plan, success)
         await self._store(ctx, request, plan, lookup, response)
         self._settle_later(ctx, held.reservation, response)
-        self._finished(ctx, Ended(200, response, cache=held.cache, first_token_s=first_token_s))
+        self._finished(ctx, Ended(200, response, cache=held.cache, first_token_s=first_token_s, request=request))
         yield StreamFinished(response)
 
-    async def _replay(self, ctx: RequestContext, response: CompletionResponse,
+    async def _replay(self, ctx: RequestContext, request: Request, response: CompletionResponse,
                       held: _Held) -> AsyncGenerator[StreamItem, None]:
         """A cache hit, streamed: the usual events, from the stored answer."""
         self._settle_later(ctx, held.reservation, response)
-        self._finished(ctx, Ended(200, response, cache=held.cache, first_token_s=ctx.elapsed_s()))
+        self._finished(ctx, Ended(200, response, cache=held.cache, first_token_s=ctx.elapsed_s(), request=request))
         yield StreamStarted(response.id, response.provider, response.model, response.task_type, int(time.time()))
         for event in replay(response):
             yield event
@@ -249,7 +249,7 @@ class Flow:
                 usage=usage, cost_usd=cost_usd(self.config.price(target.provider, target.model), usage),
                 latency_ms=round(ctx.elapsed_s() * 1000, 3), route=self._route(ctx))
         self._settle_later(ctx, held.reservation, response)
-        self._finished(ctx, Ended(200, response))
+        self._finished(ctx, Ended(200, response, request=request))
         return response
 
     # -- pieces --------------------------------------------------------------------------------------
@@ -263,11 +263,11 @@ class Flow:
             yield held
         except GatewayError as error:
             await self._settle(ctx, held.reservation, None, self._abandoned_cost(ctx, request))
-            self._finished(ctx, Ended(error.status, error=error, cache=held.cache))
+            self._finished(ctx, Ended(error.status, error=error, cache=held.cache, request=request))
             raise
         except asyncio.CancelledError:
             background(self._settle(ctx, held.reservation, None, self._abandoned_cost(ctx, request)))
-            self._finished(ctx, Ended(499, error=client_closed(self._route(ctx)), cache=held.cache))
+            self._finished(ctx, Ended(499, error=client_closed(self._route(ctx)), cache=held.cache, request=request))
             raise
 
     def response(self, ctx: RequestContext, plan: Plan, success: Success,
