@@ -111,6 +111,7 @@ class App:
             shape = endpoint.errors
             headers = header_map(scope)
             ctx.caller = await self._caller(headers, path)
+            ctx.id = self.runtime.auth.ids.new(ctx.caller.tenant)  # a request of this tenant's (POST /feedback)
             scope["path_params"] = params
             await self._admitted(endpoint, scope, receive, send, ctx, headers)
         except GatewayError as error:

@@ -17,13 +17,14 @@ from switchboard.callers.admin import KeySpec
 from switchboard.core.context import RequestContext
 from switchboard.core.errors import GatewayError
 from switchboard.core.response import CompletionResponse, DecideResponse, PipelineResult
-from switchboard.http import admin, anthropic, complete, openai, pipelines
+from switchboard.http import admin, anthropic, complete, feedback, openai, pipelines
 from switchboard.http.anthropic import MessagesRequest
 from switchboard.http.asgi import Receive, Scope, Send, encode_headers, send_body
 from switchboard.http.doors import ErrorShape, shape_of
 from switchboard.http.openai import ChatCompletionRequest, CompletionRequest, EmbeddingsBody
 from switchboard.http.openapi import document
 from switchboard.http.pipelines import PipelineRequest
+from switchboard.operations.feedback import Feedback
 from switchboard.schema import CompleteRequest
 from switchboard.wiring import Runtime
 
@@ -114,6 +115,8 @@ ENDPOINTS: list[Endpoint] = [
              "Answer a request (the standard response)", body=CompleteRequest, answer=CompletionResponse),
     Endpoint("POST", "/decide", complete.DecideDoor(),
              "The route a request would take, calling no provider", body=CompleteRequest, answer=DecideResponse),
+    Endpoint("POST", "/feedback", feedback.FeedbackDoor(), "Rate one of your own answers (a score or thumbs)",
+             body=Feedback, status=202),
     Endpoint("POST", "/v1/chat/completions", openai.ChatDoor(),
              "OpenAI Chat Completions", body=ChatCompletionRequest),
     Endpoint("POST", "/v1/completions", openai.CompletionsDoor(),
