@@ -14,6 +14,7 @@ from switchboard.core.capability import Capability
 
 Role = Literal["system", "user", "assistant", "tool"]
 CHARS_PER_TOKEN = 4  # the usual rule of thumb; only for estimates (limits, context windows, missing usage)
+PART_SEPARATOR = "\n"  # between text parts, where a protocol takes a single string
 
 
 @dataclass(slots=True)
@@ -54,12 +55,13 @@ class Message:
     name: str | None = None
 
     def text(self) -> str:
-        """The text of the message (image parts left out)."""
+        """The text of the message (image parts left out), parts joined by PART_SEPARATOR: for a protocol
+        that takes one string where the client sent parts ("Say" + "again" is not "Sayagain")."""
         if self.content is None:
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text for part in self.content if isinstance(part, TextPart))
+        return PART_SEPARATOR.join(part.text for part in self.content if isinstance(part, TextPart))
 
     def parts(self) -> list[Part]:
         if self.content is None:
@@ -107,6 +109,7 @@ class Request:
     logit_bias: dict[str, float] | None = None
     user: str | None = None
     reasoning_effort: str | None = None
+    reasoning_budget: int | None = None  # an explicit thinking budget in tokens (Anthropic clients), with its effort
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
@@ -179,7 +182,7 @@ class Request:
             changes["logit_bias"] = None
             names.append("logit_bias")
         if Capability.REASONING in capabilities:
-            changes["reasoning_effort"] = None
+            changes.update(reasoning_effort=None, reasoning_budget=None)
             names.append("reasoning_effort")
         if Capability.LOGPROBS in capabilities:
             changes.update(logprobs=False, top_logprobs=None)

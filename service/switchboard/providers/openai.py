@@ -44,11 +44,11 @@ def short_id(value: str, limit: int | None) -> str:
 
 def message_body(message: Message, id_limit: int | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"role": message.role}
-    if isinstance(message.content, list):
+    if isinstance(message.content, list):  # parts stay parts (a tool result takes text parts only)
         body["content"] = [
             {"type": "image_url", "image_url": {"url": part.url, **({"detail": part.detail} if part.detail else {})}}
             if isinstance(part, ImagePart) else {"type": "text", "text": part.text}
-            for part in message.content
+            for part in message.content if message.role != "tool" or not isinstance(part, ImagePart)
         ]
     else:
         body["content"] = message.content
@@ -131,6 +131,15 @@ class OpenAIAdapter(Adapter):
             "stream_options": {"include_usage": True},
         }
         return request_body(call.request, body)
+
+    def unsent(self, call: ProviderCall) -> list[str]:
+        """A thinking budget has no field here (its effort goes instead); nor has an image in a tool result."""
+        request = call.request
+        unsent = ["reasoning_budget"] if request.reasoning_budget is not None else []
+        if any(isinstance(part, ImagePart) for message in request.messages if message.role == "tool"
+               for part in message.parts()):
+            unsent.append("tool result images")
+        return unsent
 
     def error_detail(self, data: Any) -> str:
         error = data.get("error", data) if isinstance(data, dict) else data
