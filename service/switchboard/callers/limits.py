@@ -172,9 +172,13 @@ def refused(code: str, scope: Scope, retry_s: float) -> GatewayError:
         return GatewayError(429, "budget_exceeded", f"{who}: today's budget of ${scope.limits.budget_usd_day:g} is "
                             f"spent; it resets at {resets} (UTC midnight)",
                             headers={"retry-after": str(retry), "x-switchboard-budget-reset": resets})
-    what = f"{scope.limits.tpm} tokens" if code == "rate_limited_tokens" else f"{scope.limits.rpm} requests"
+    tokens = code == "rate_limited_tokens"
+    what = f"{scope.limits.tpm} tokens" if tokens else f"{scope.limits.rpm} requests"
+    # The exhausted limit's x-ratelimit-* headers, as a 200 carries them (clients back off on them).
+    kind, limit = ("tokens", scope.limits.tpm) if tokens else ("requests", scope.limits.rpm)
     return GatewayError(429, "rate_limited", f"{who}: over its limit of {what} per minute; retry in {retry}s",
-                        headers={"retry-after": str(retry)})
+                        headers={"retry-after": str(retry), f"x-ratelimit-limit-{kind}": str(limit),
+                                 f"x-ratelimit-remaining-{kind}": "0", f"x-ratelimit-reset-{kind}": duration(retry_s)})
 
 
 class _Limiter:
