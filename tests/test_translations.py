@@ -306,3 +306,24 @@ def test_a_429_from_the_gateways_limits_carries_rate_limit_headers(serve, env, r
     assert headers["x-ratelimit-limit-requests"] == "1" and headers["x-ratelimit-remaining-requests"] == "0"
     reset = headers["x-ratelimit-reset-requests"]
     assert reset.endswith("s") and int(headers["retry-after"]) >= 1
+
+
+# -- embeddings of token arrays (LangChain's OpenAIEmbeddings sends tiktoken ids by default) ----------------------
+def test_token_arrays_reach_openai_as_they_are(oai, fakes) -> None:
+    embedded = oai.embeddings.create(model="text-embedding-3-small", input=[[9906, 1917], [15339]])
+    assert len(embedded.data) == 2 and embedded.usage.prompt_tokens == 3
+    assert fakes.openai.received[-1].json["input"] == [[9906, 1917], [15339]]
+    single = oai.embeddings.create(model="text-embedding-3-small", input=[9906, 1917])  # one array
+    assert len(single.data) == 1 and fakes.openai.received[-1].json["input"] == [[9906, 1917]]
+
+
+def test_token_arrays_for_a_model_that_needs_text_are_a_400_saying_what_to_send(oai, fakes) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        oai.embeddings.create(model="embed-v4.0", input=[[9906, 1917]])
+    assert "check_embedding_ctx_length=False" in raised.value.message
+    assert fakes.cohere.calls == 0  # refused before any call: no tokenizer here can give the text back
+
+
+def test_a_bad_token_array_is_a_400_naming_input(url) -> None:
+    answer = httpx.post(f"{url}/v1/embeddings", json={"model": "text-embedding-3-small", "input": [[1, "a"]]})
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == "input"

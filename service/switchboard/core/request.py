@@ -201,6 +201,12 @@ class EmbeddingRequest:
     metadata: dict[str, Any] | None = None
     timeout_s: float | None = None
     dropped: list[str] = field(default_factory=list)  # fields the client sent that were not used
+    tokens: list[list[int]] | None = None  # token arrays instead of `inputs` (OpenAI clients' tiktoken ids)
+
+    def count(self) -> int:
+        return len(self.tokens) if self.tokens is not None else len(self.inputs)
 
     def estimated_input_tokens(self) -> int:
+        if self.tokens is not None:
+            return sum(len(ids) for ids in self.tokens)
         return -(-sum(len(text) for text in self.inputs) // CHARS_PER_TOKEN)

@@ -185,6 +185,19 @@ InputItem = Annotated[
 ]
 
 
+def _input_tag(value: Any) -> str | None:
+    return "input:text" if isinstance(value, str) else "input:items" if isinstance(value, list) else None
+
+
+# Tagged, so that a problem is reported at its place (`input`, `input[2].call_id`), not under a union's branch.
+Input = Annotated[
+    Annotated[Annotated[str, StringConstraints(min_length=1)], Tag("input:text")]
+    | Annotated[Annotated[list[InputItem], Field(min_length=1)], Tag("input:items")],
+    Discriminator(_input_tag, custom_error_type="invalid_input",
+                  custom_error_message="must be a string or a list of input items"),
+]
+
+
 # -- tools, tool choice, text format, reasoning ---------------------------------------------------------------
 class FunctionTool(BaseModel):
     model_config = ConfigDict(extra="ignore")  # defer_loading, output_schema, allowed_callers: not needed here
@@ -270,7 +283,7 @@ class ResponsesRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    input: Annotated[str, StringConstraints(min_length=1)] | Annotated[list[InputItem], Field(min_length=1)]
+    input: Input
     instructions: str | None = None
     tools: Annotated[list[ToolIn], Field(max_length=128)] | None = None
     tool_choice: Literal["auto", "none", "required"] | NamedFunction | AllowedTools | BuiltInTool | None = None

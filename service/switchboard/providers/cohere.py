@@ -19,6 +19,7 @@ from switchboard.providers.base import (
     load_event,
     token_count,
 )
+from switchboard.providers.openai import token_arrays_refused
 from switchboard.providers.schemas import SchemaRules, lower_schema
 
 MAX_TEMPERATURE = 1.0
@@ -189,6 +190,8 @@ class CohereAdapter(Adapter):
 
     def embeddings_body(self, call: EmbeddingCall) -> dict[str, Any]:
         request = call.request
+        if request.tokens is not None:
+            raise token_arrays_refused(self.kind)
         body: dict[str, Any] = {"model": call.model, "texts": request.inputs,
                                 "input_type": request.input_type or "search_document",
                                 "embedding_types": ["float"]}
@@ -198,8 +201,8 @@ class CohereAdapter(Adapter):
 
     def parse_embeddings(self, data: Any, call: EmbeddingCall) -> Embeddings:
         vectors = data["embeddings"]["float"]
-        if len(vectors) != len(call.request.inputs):
-            raise ProviderError(Outcome.INVALID_RESPONSE, f"{len(vectors)} vectors for {len(call.request.inputs)} "
+        if len(vectors) != call.request.count():
+            raise ProviderError(Outcome.INVALID_RESPONSE, f"{len(vectors)} vectors for {call.request.count()} "
                                 "inputs", status=200)
         billed = (data.get("meta") or {}).get("billed_units") or {}
         usage = Usage(input_tokens=token_count(billed.get("input_tokens"))) if billed else None

@@ -110,6 +110,7 @@ class OpenAIAdapter(Adapter):
     # OpenAI refuses `json_object` unless a message says "json"; clients of other providers need not say it.
     json_word_required = True
     tool_id_limit: int | None = 40  # characters in a tool call's id
+    takes_token_ids = True  # embeddings of token arrays: OpenAI's models read tiktoken's ids
 
     def url(self, call: ProviderCall) -> str:
         return f"{self.base_url}/chat/completions"
@@ -157,7 +158,10 @@ class OpenAIAdapter(Adapter):
 
     def embeddings_body(self, call: EmbeddingCall) -> dict[str, Any]:
         request = call.request
-        body: dict[str, Any] = {"model": call.model, "input": request.inputs, "encoding_format": "float"}
+        if request.tokens is not None and not self.takes_token_ids:
+            raise token_arrays_refused(self.kind)
+        body: dict[str, Any] = {"model": call.model, "input": request.tokens if request.tokens is not None
+                                else request.inputs, "encoding_format": "float"}
         if request.dimensions is not None:
             body["dimensions"] = request.dimensions
         if request.user is not None:
@@ -166,8 +170,8 @@ class OpenAIAdapter(Adapter):
 
     def parse_embeddings(self, data: Any, call: EmbeddingCall) -> Embeddings:
         items = sorted(data["data"], key=lambda item: item["index"])
-        if len(items) != len(call.request.inputs):
-            raise ProviderError(Outcome.INVALID_RESPONSE, f"{len(items)} vectors for {len(call.request.inputs)} "
+        if len(items) != call.request.count():
+            raise ProviderError(Outcome.INVALID_RESPONSE, f"{len(items)} vectors for {call.request.count()} "
                                 "inputs", status=200)
         usage = data.get("usage") or {}
         tokens = token_count(usage.get("prompt_tokens"))
@@ -225,6 +229,14 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     max_tokens_field = "max_tokens"
     json_word_required = False
     tool_id_limit = None
+    takes_token_ids = False  # its model has a tokenizer of its own: tiktoken's ids mean nothing to it
+
+
+def token_arrays_refused(kind: str) -> ProviderError:
+    """Token arrays (tiktoken ids, as LangChain's OpenAIEmbeddings sends by default) for a model that needs
+    text: no tokenizer here can turn them back into text, so the client is told what to send instead."""
+    return ProviderError(Outcome.BAD_REQUEST, f"{kind} embeds text, not token arrays: send the inputs as text "
+                         "(LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False))", retryable=False)
 
 
 def parse_usage(usage: Any) -> Usage | None:
