@@ -253,6 +253,16 @@ def test_a_budget_that_does_not_fit_below_max_tokens_is_listed(claude, fakes) ->
     assert message.model_extra["switchboard"]["dropped"] == ["reasoning_budget", "reasoning_effort"]
 
 
+def test_without_a_cap_from_the_client_max_tokens_makes_room_for_the_budget(oai, fakes) -> None:
+    fakes.anthropic.default = Reply(text="Thought.")
+    completion = oai.chat.completions.create(model="anthropic/claude-haiku-4-5", reasoning_effort="low",
+                                             messages=[{"role": "user", "content": "Why?"}])
+    body = last_sent(fakes.anthropic)
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert body["max_tokens"] == 2048 + 1024  # the budget above the default answer length
+    assert "dropped" not in completion.model_extra["switchboard"]
+
+
 def test_thinking_gives_way_to_a_forced_tool_and_says_so(oai, fakes) -> None:
     fakes.anthropic.default = Reply(text="", tool_calls=[ToolCall("get_weather", {"city": "Nice"})])
     completion = oai.chat.completions.create(model="anthropic/claude-sonnet-4-6", reasoning_effort="high",

@@ -112,7 +112,8 @@ class MessageItem(_Item):
     def _parts_fit_the_role(self) -> MessageItem:
         for index, part in enumerate(self.content if isinstance(self.content, list) else ()):
             if isinstance(part, InputFile):
-                raise ValueError(f"content[{index}]: input_file is not served here (send the text, or images)")
+                raise ValueError(  # noqa: TRY004 (pydantic reports ValueErrors)
+                    f"content[{index}]: input_file is not served here (send the text, or images)")
             if isinstance(part, InputImage) and self.role != "user":
                 raise ValueError(f"content[{index}]: images belong in user messages")
             if isinstance(part, OutputText | Refusal) and self.role != "assistant":
@@ -310,8 +311,8 @@ class ResponsesRequest(BaseModel):
             if (self.model_extra or {}).get(name) not in (None, False, []):
                 raise ValueError(f"{name}: not served by this gateway")
         if isinstance(self.tool_choice, BuiltInTool):
-            raise ValueError(f"tool_choice: the built-in tool '{self.tool_choice.type}' is not served here "
-                             "(function tools only)")
+            raise ValueError(f"tool_choice: the built-in tool '{self.tool_choice.type}' is not "  # noqa: TRY004
+                             "served here (function tools only)")
         names = {tool.name for tool in self.tools or () if isinstance(tool, FunctionTool)}
         chosen = [self.tool_choice] if isinstance(self.tool_choice, NamedFunction) else \
             self.tool_choice.tools if isinstance(self.tool_choice, AllowedTools) else []
@@ -348,8 +349,9 @@ class ResponsesRequest(BaseModel):
         refusal = self.built_in_tool()
         if refusal is not None:
             raise refusal
-        items = [{"type": "message", "role": "user", "content": self.input}] if isinstance(self.input, str) \
-            else [item.model_dump(mode="json", by_alias=True, exclude_none=True) for item in self.input]
+        inputs: list[Any] = [MessageItem(role="user", content=self.input)] if isinstance(self.input, str) \
+            else self.input
+        items = [item.model_dump(mode="json", by_alias=True, exclude_none=True) for item in inputs]
         tools = [Tool(t.name, t.description, t.parameters, t.strict) for t in self.tools or ()
                  if isinstance(t, FunctionTool)]
         choice = self.tool_choice
@@ -375,11 +377,11 @@ class ResponsesRequest(BaseModel):
             ResponseFormat(form.type, form.schema_, form.name, form.strict),
             model=None if self.model == "auto" else self.model, metadata=self.metadata, timeout_s=self.timeout_s,
             stream=self.stream, dropped=self.dropped(),
-            instructions=self.instructions, items=items, previous_id=self.previous_response_id,
+            instructions=self.instructions, items=items, inputs=inputs, previous_id=self.previous_response_id,
             store=bool(self.store), echo=self._echo(),
         )
         if self.previous_response_id is None:
-            turn.messages = conversation(self.instructions, items)
+            turn.messages = conversation(self.instructions, inputs)
         return turn
 
     def _echo(self) -> dict[str, Any]:
@@ -411,7 +413,8 @@ class ResponsesTurn(Request):
     """A Responses request: the neutral request, and what the door needs to answer and keep it."""
 
     instructions: str | None = None
-    items: list[dict[str, Any]] = field(default_factory=list)  # this turn's input items, validated
+    items: list[dict[str, Any]] = field(default_factory=list)  # this turn's input items, as stored
+    inputs: list[Any] = field(default_factory=list)  # ... and as parsed
     previous_id: str | None = None
     store: bool = False
     echo: dict[str, Any] = field(default_factory=dict)
@@ -433,13 +436,18 @@ def _item_adapter() -> Any:
     return _ITEMS
 
 
-def conversation(instructions: str | None, items: list[dict[str, Any]]) -> list[Message]:
+def stored_items(items: list[dict[str, Any]]) -> list[Any]:
+    """Items kept in a stored conversation, parsed again (they were validated when they were kept)."""
+    return _item_adapter().validate_python(items)
+
+
+def conversation(instructions: str | None, items: list[Any]) -> list[Message]:
     """The neutral messages of `instructions` and `items`: a message per message item, function calls joined to
     the assistant turn before them, a tool message per function call output, reasoning items left out. A call
     output must answer a call made earlier in the conversation (400 naming it)."""
     messages: list[Message] = [Message("system", instructions)] if instructions and instructions.strip() else []
     calls: set[str] = set()
-    for index, item in enumerate(_item_adapter().validate_python(items)):
+    for index, item in enumerate(items):
         if isinstance(item, MessageItem):
             role = "system" if item.role == "developer" else item.role
             content = item.parts()
@@ -540,7 +548,7 @@ class ResponsesDoor:
                                               "previous_response_id" if turn.previous_id else "store")
         if turn.previous_id is not None:
             turn.history = await turn.conversations.load(turn.previous_id)
-            turn.messages = conversation(turn.instructions, [*turn.history, *turn.items])
+            turn.messages = conversation(turn.instructions, [*stored_items(turn.history), *turn.inputs])
 
     async def keep(self, ctx: RequestContext, turn: ResponsesTurn, result: CompletionResponse) -> None:
         await self._keep(ctx, turn, output_items(ctx, result))

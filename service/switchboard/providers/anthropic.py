@@ -165,6 +165,7 @@ class Thinking:
     thinking: dict[str, Any] | None = None
     effort: str | None = None
     unsent: list[str] = field(default_factory=list)
+    max_tokens: int | None = None  # grown to make room for the budget when the client set no cap
 
 
 def thinking_for(request: Request, model: str, max_tokens: int) -> Thinking:
@@ -180,7 +181,11 @@ def thinking_for(request: Request, model: str, max_tokens: int) -> Thinking:
     effort = claude.effort(wanted) if wanted in THINKS else None
     if claude.adaptive and (budget is None or claude.adaptive_only):
         return Thinking({"type": "adaptive"}, effort, ["reasoning_budget"] if budget is not None else [])
-    tokens = min(max(budget if budget is not None else BUDGETS[wanted or "medium"], MIN_BUDGET), max_tokens - 1)
+    tokens = max(budget if budget is not None else BUDGETS[wanted or "medium"], MIN_BUDGET)
+    if request.max_tokens is None:  # no cap from the client: room for the thinking above the answer's default
+        return Thinking({"type": "enabled", "budget_tokens": tokens}, effort if budget is None else None,
+                        max_tokens=max_tokens + tokens)
+    tokens = min(tokens, max_tokens - 1)  # the client's cap covers thinking and answer alike
     if tokens < MIN_BUDGET:  # no room to think below max_tokens
         return Thinking(None, effort, (["reasoning_budget"] if budget is not None else []) +
                         ([] if effort else ["reasoning_effort"]))
@@ -227,6 +232,8 @@ class AnthropicAdapter(Adapter):
         if system:  # one block is sent as plain text, as clients write it
             body["system"] = system[0]["text"] if len(system) == 1 else system
         thinking = thinking_for(request, call.model, call.max_tokens)
+        if thinking.max_tokens is not None:
+            body["max_tokens"] = thinking.max_tokens
         body.update(sampling_for(request, call.model, thinking.thinking is not None)[0])
         if request.stop:
             body["stop_sequences"] = request.stop
