@@ -218,7 +218,7 @@ class Engine:
         if not await self._admit(ctx, target, adapter, skip):
             return None
         sent = request.without(fit.drop) if fit.drop else request
-        return ProviderCall(target.model, sent, max_tokens)
+        return adapter.prepared(ProviderCall(target.model, sent, max_tokens))  # what it cannot say: dropped, listed
 
     async def _admit(self, ctx: RequestContext, target: TargetRef, adapter: Adapter, skip: _Skip) -> bool:
         if adapter.base_url is None:

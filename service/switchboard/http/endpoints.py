@@ -17,7 +17,7 @@ from switchboard.callers.admin import KeySpec
 from switchboard.core.context import RequestContext
 from switchboard.core.errors import GatewayError
 from switchboard.core.response import CompletionResponse, DecideResponse, PipelineResult
-from switchboard.http import admin, anthropic, complete, feedback, openai, pipelines
+from switchboard.http import admin, anthropic, complete, feedback, openai, pipelines, responses
 from switchboard.http.anthropic import MessagesRequest
 from switchboard.http.asgi import Receive, Scope, Send, encode_headers, send_body
 from switchboard.http.doors import ErrorShape, shape_of
@@ -122,6 +122,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/v1/completions", openai.CompletionsDoor(),
              "OpenAI legacy Completions", body=CompletionRequest),
     Endpoint("POST", "/v1/embeddings", openai.EmbeddingsDoor(), "OpenAI Embeddings", body=EmbeddingsBody),
+    Endpoint("POST", "/v1/responses", responses.ResponsesDoor(), "OpenAI Responses", body=responses.ResponsesRequest),
     Endpoint("POST", "/v1/messages", anthropic.MessagesDoor(), "Anthropic Messages", body=MessagesRequest),
     Endpoint("POST", "/v1/messages/count_tokens", anthropic.CountTokensDoor(),
              "Anthropic token count (estimated)", body=MessagesRequest),
