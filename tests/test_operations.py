@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import make_config, outcomes, request_logs
+from switchboard.config import parse_config
+from tests.conftest import config_data, make_config, outcomes, request_logs
 from tests.fakes import Reply
 
 ADMIN = "sb-admin-test-SECRET-ops"
@@ -174,8 +175,10 @@ def test_refused_connections_open_every_target_of_the_endpoint_and_name_the_host
 
 
 def test_readyz_is_200_with_every_breaker_open_and_strict_says_503(serve, fakes) -> None:
-    config = make_config(retry={"max_retries": 0}, breaker={"failure_threshold": 1, "cooldown_s": 30},
-                         embedding_routes=None)  # chat targets only: every one of them is opened below
+    data = config_data(retry={"max_retries": 0}, breaker={"failure_threshold": 1, "cooldown_s": 30})
+    data["embedding_routes"] = {name: None for name in data["embedding_routes"]}  # removed: chat targets only
+    config = parse_config(data, "test config")
+    assert config.embedding_routes == {}
     base = serve(config)
     for fake in fakes.all():
         fake.default = Reply(status=500)

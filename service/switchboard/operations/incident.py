@@ -131,7 +131,7 @@ class Incident:
         events: list[tuple[datetime, str, str]] = []
         for story in self.troubled:
             assert story.first_error is not None and story.last_error is not None
-            kinds = ", ".join(f"{k} ×{v}" for k, v in _errors(story).most_common(3))
+            kinds = ", ".join(f"{k} ×{v}" for k, v in own_first(_errors(story))[:3])
             hosts = "; ".join(f"{host}: connection-level ×{n}" for host, n in story.hosts.most_common(2))
             events.append((story.first_error, story.target, f"errors begin ({kinds}" + (f"; {hosts}" if hosts
                                                                                           else "") + ")"))
@@ -288,6 +288,11 @@ def _errors(story: TargetStory) -> Counter[str]:
     for minute in story.by_minute.values():
         counts.update({k: v for k, v in minute.items() if k in ERRORS})
     return counts
+
+
+def own_first(counts: Counter[str]) -> list[tuple[str, int]]:
+    """The target's own failures before its breaker's refusals (the cause before the consequence)."""
+    return sorted(counts.items(), key=lambda item: (item[0] == Outcome.CIRCUIT_OPEN.value, -item[1], item[0]))
 
 
 def describe_operation(op: dict[str, Any]) -> str:

@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from switchboard.operations.incident import ERRORS, Incident, TargetStory, clock, describe_operation, minute
+from switchboard.operations.incident import (
+    ERRORS,
+    Incident,
+    TargetStory,
+    clock,
+    describe_operation,
+    minute,
+    own_first,
+)
 
 
 def _span(start: datetime | None, end: datetime | None) -> str:
@@ -51,7 +59,7 @@ def _headline(incident: Incident) -> list[str]:
              f"  in minute buckets: {minute(began)} → {minute(ended) if ended else 'ongoing'} (UTC)"]
     providers = incident.providers()
     for name, entry in providers.items():
-        kinds = ", ".join(f"{k} ×{v}" for k, v in entry["errors"].most_common())
+        kinds = ", ".join(f"{k} ×{v}" for k, v in own_first(entry["errors"]))
         lines.append(f"  {name}: errors {_span(entry['first_error'], entry['last_error'])}; "
                      f"trouble ended {clock(entry['end']) if entry['end'] else 'not yet'} · {kinds}")
     return lines
@@ -117,7 +125,7 @@ def render_markdown(incident: Incident) -> str:
     hosts = sorted({host for s in troubled for host in s.hosts})
     drains = [op for op in incident.operations if op.get("action") in ("drain", "force_open")]
     title = f"# Post-mortem: {', '.join(incident.providers()) or 'incident'} {minute(began)}–{minute(ended)} UTC"
-    errors = "; ".join(f"{k} ×{v}" for k, v in _total_errors(troubled).most_common(4))
+    errors = "; ".join(f"{k} ×{v}" for k, v in own_first(_total_errors(troubled))[:4])
     summary = (f"Between {clock(began)} and {clock(ended) if ended else '(ongoing)'} requests to {targets} failed "
                f"({errors}). {sum(incident.failovers.values())} requests failed over to other targets; "
                f"{_failed(incident)}. _One sentence on the cause and one on the fix._")
