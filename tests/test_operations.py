@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -211,3 +212,42 @@ def test_scrape_time_gauges_redis_jobs_and_budgets(serve, shared, redis_url) -> 
     assert 'switchboard_tenant_budget_usd_day{tenant="acme"} 25.0' in exposition
     assert 'switchboard_config_reloads_total{result="error"}' in exposition  # both series from the start
     assert 'switchboard_config_reloads_total{result="ok"}' in exposition
+
+
+def test_the_targets_cli_drains_lists_forces_and_restores(serve, shared, fakes, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from switchboard.cli import app
+
+    base = serve(environment=shared)
+    runner = CliRunner()
+
+    def said(*args: str) -> tuple[int, str]:
+        """The command's exit code and output (the in-process gateway's log lines, captured too, left out)."""
+        result = runner.invoke(app, list(args))
+        return result.exit_code, "\n".join(line for line in result.output.splitlines() if not line.startswith("{"))
+
+    monkeypatch.setenv("SWITCHBOARD_URL", base)
+    monkeypatch.delenv("SWITCHBOARD_ADMIN_KEY", raising=False)
+    code, out = said("targets", "list")
+    assert code == 2 and "SWITCHBOARD_ADMIN_KEY" in out
+    monkeypatch.setenv("SWITCHBOARD_ADMIN_KEY", ADMIN)
+    code, out = said("targets", "drain", "openai:gpt-5.4", "--reason", "INC-3", "--for", "30m")
+    assert code == 0 and out.startswith("drained openai:gpt-5.4 until 20") and "every replica" in out, out
+    code, out = said("targets", "force", "anthropic", "--state", "open", "--reason", "flaky")
+    assert code == 0 and out.startswith("forced open anthropic until restored"), out
+    ask(base)
+    _, listed = said("targets", "list")
+    assert re.search(r"openai:gpt-5\.4\s+drained\s+closed\s+.*drain by \S+ until 20\S+: INC-3", listed), listed
+    assert re.search(r"anthropic:claude-haiku-4-5\s+forced_open", listed), listed
+    code, out = said("targets", "drain", "nope", "--reason", "x")
+    assert code == 1 and "422 invalid_request: provider: unknown provider 'nope'" in out, out
+    code, out = said("targets", "drain", "openai", "--reason", "x", "--for", "soon")
+    assert code == 2 and "--for" in out
+    code, out = said("targets", "restore", "openai")
+    assert code == 0 and "restored openai:gpt-5.4 (was drain" in out, out
+    code, out = said("targets", "restore", "openai")
+    assert "nothing was held on openai" in out
+    assert ask(base).json()["provider"] == "openai"
+    code, out = said("targets", "list", "--url", "http://127.0.0.1:9")
+    assert code == 1 and "cannot reach the gateway" in out
