@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import orjson
 import yaml
 
@@ -116,3 +117,42 @@ def test_a_request_in_flight_keeps_the_config_it_started_with(serve, tmp_path, e
     after = httpx.post(f"{base}/complete", json={"text": "hi", "task_type": "creative_writing"},
                        headers=ADMIN_HEADERS, timeout=10).json()
     assert after["provider"] == "anthropic" and time.monotonic() - started < 1.0
+
+
+def _echo(targets: list[str]) -> dict[str, Any]:
+    return {"echo": {"inputs": {"topic": {}}, "steps": [
+        {"name": "say", "targets": targets, "prompt": "Say {inputs.topic}."}]}}
+
+
+@pytest.mark.slow
+def test_sighup_reloads_the_worker_before_its_next_job(serve, env, redis_url, tmp_path, fakes) -> None:
+    """A prefork worker: the main process passes SIGHUP on to its pool process, which reloads before its next
+    job (Celery's own SIGHUP would restart the worker instead)."""
+    config = tmp_path / "switchboard.yaml"
+    config.write_text(yaml.safe_dump({**config_data(), "pipelines": _echo(["openai:gpt-5.4"])}))
+    base = serve(make_config(pipelines=_echo(["openai:gpt-5.4"])), redis=redis_url)
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "switchboard", "worker", "--pool=prefork", "--concurrency=1"],
+            env={**os.environ, **env, "REDIS_URL": redis_url, "SWITCHBOARD_CONFIG": str(config)}, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def run_job() -> dict[str, Any]:
+            job = httpx.post(f"{base}/pipelines/echo/jobs", json={"inputs": {"topic": "hi"}}, timeout=10).json()
+            done, _ = until(lambda: (j := httpx.get(f"{base}/jobs/{job['id']}", timeout=5).json())["status"]
+                            in ("succeeded", "failed") and j, 60.0, 0.1)
+            assert done["status"] == "succeeded", done
+            return done["result"]["steps"]["say"]
+
+        assert run_job()["provider"] == "openai"
+        config.write_text(yaml.safe_dump({**config_data(), "pipelines": _echo(["anthropic:claude-sonnet-4-6"])}))
+        worker.send_signal(signal.SIGHUP)
+        assert run_job()["provider"] == "anthropic"
+        assert worker.poll() is None
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+    records = [orjson.loads(line) for line in log.read_text().splitlines() if '"record":"operation"' in line]
+    assert [(r["action"], r["result"], r["source"]) for r in records] == [("reload", "ok", "signal")]
+    assert "Restarting celery worker" not in log.read_text()
