@@ -202,7 +202,7 @@ class Runtime:
             needed = restart_needed(self._started_with, config, changed)
             self._install(built)
             self.generation += 1
-            self.breakers.reconfigure(config.breaker, sorted(t.key for t in config.all_targets()))  # type: ignore[attr-defined]
+            self.breakers.reconfigure(config.breaker, sorted(t.key for t in config.all_targets()))
             if config.log_level != old.log_level:
                 logs.configure(config.log_level)
             await self._start_embedded()
