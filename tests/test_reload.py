@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import orjson
+import pytest
 import yaml
 
 from tests.conftest import config_data, free_port, make_config
