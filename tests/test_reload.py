@@ -17,7 +17,9 @@ import httpx
 import orjson
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from switchboard.cli import app
 from tests.conftest import config_data, free_port, make_config
 from tests.fakes import Reply
 from tests.test_operations import ADMIN, ADMIN_HEADERS, until
@@ -93,7 +95,7 @@ def test_sighup_with_a_changed_route_changes_decide_within_2s_and_a_broken_file_
     assert records[1]["field"] == "routes.creative_writing[0]"
 
 
-def test_a_request_in_flight_keeps_the_config_it_started_with(serve, tmp_path, env, fakes) -> None:
+def test_a_request_in_flight_keeps_the_config_it_started_with(serve, tmp_path, env, fakes, monkeypatch) -> None:
     config = tmp_path / "switchboard.yaml"
     slow_first_token = {"timeouts": {**config_data()["timeouts"], "first_token_s": 5}}
     _write(config, CHAIN, **slow_first_token)
@@ -107,7 +109,11 @@ def test_a_request_in_flight_keeps_the_config_it_started_with(serve, tmp_path, e
     slow.start()
     until(lambda: fakes.openai.calls == 1, 2.0)  # it is in flight at OpenAI
     _write(config, NEW_CHAIN, **slow_first_token)
-    assert httpx.post(f"{base}/admin/config/reload", headers=ADMIN_HEADERS, timeout=5).status_code == 200
+    monkeypatch.setenv("SWITCHBOARD_ADMIN_KEY", ADMIN)
+    reloaded = CliRunner().invoke(app, ["config", "reload", "--url", base])  # POST /admin/config/reload
+    said = [line for line in reloaded.output.splitlines() if not line.startswith("{")]  # (the gateway's lines)
+    assert reloaded.exit_code == 0 and said[0].startswith(f"reloaded {config} on ") and said[0].endswith(
+        "(config generation 2): changed routes"), reloaded.output
     assert _chain(base) == NEW_CHAIN
     slow.join(10)
     body = answers[0].json()

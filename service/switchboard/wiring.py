@@ -199,7 +199,7 @@ class Runtime:
                 raise self._refused(source, by, f"{path}: {type(error).__name__}: {error}", None) from None
             old = self.config
             changed = changed_sections(old, config)
-            needed = restart_needed(self._started_with, config, changed)
+            needed = restart_needed(self._started_with, config)
             self._install(built)
             self.generation += 1
             self.breakers.reconfigure(config.breaker, sorted(t.key for t in config.all_targets()))
