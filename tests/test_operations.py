@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -22,11 +22,15 @@ CREATIVE = {"text": "hi", "task_type": "creative_writing"}  # openai:gpt-5.4 > a
 
 
 @pytest.fixture
-def shared(env: dict[str, str], redis_url: str) -> dict[str, str]:
+def shared(env: dict[str, str], redis_url: str) -> Iterator[dict[str, str]]:
+    """Gateways on the session's Redis, empty at the start and at the end: no hold, queued job or breaker outlives
+    the test (other modules share this Redis)."""
     import redis
 
-    redis.Redis.from_url(redis_url).flushdb()
-    return {**env, "SWITCHBOARD_ADMIN_KEY": ADMIN, "REDIS_URL": redis_url}
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield {**env, "SWITCHBOARD_ADMIN_KEY": ADMIN, "REDIS_URL": redis_url}
+    client.flushdb()
 
 
 def until(check: Callable[[], Any], within_s: float, every_s: float = 0.05) -> tuple[Any, float]:
