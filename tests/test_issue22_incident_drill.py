@@ -141,9 +141,12 @@ class Prometheus:
 
     def scraping(self) -> bool:
         try:
-            targets = httpx.get(f"{self.url}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
+            response = httpx.get(f"{self.url}/api/v1/targets", timeout=2)
         except httpx.TransportError:
             return False
+        if response.status_code != 200:  # 503 while it starts
+            return False
+        targets = response.json()["data"]["activeTargets"]
         return len(targets) == 2 and all(target["health"] == "up" for target in targets)
 
     def alerts(self) -> list[dict[str, Any]]:
