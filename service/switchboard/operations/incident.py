@@ -137,8 +137,8 @@ class Incident:
             events.append((story.first_error, story.target, f"errors begin ({kinds}" + (f"; {hosts}" if hosts
                                                                                           else "") + ")"))
             if story.first_breaker_open is not None:
-                via = f" (its endpoint {story.skipped_for_endpoint}'s)" if story.skipped_for_endpoint else ""
-                events.append((story.first_breaker_open, story.target, f"breaker open{via}: requests skip it"))
+                whose = f"its endpoint {story.skipped_for_endpoint}'s breaker" if story.skipped_for_endpoint else "breaker"
+                events.append((story.first_breaker_open, story.target, f"{whose} open: requests skip it"))
             events.append((story.last_error, story.target, f"last error ({story.errors} in all)"))
             if story.recovered is not None:
                 events.append((story.recovered, story.target, "answers again"))
