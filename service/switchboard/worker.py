@@ -61,9 +61,11 @@ class _Worker:
                 raise RuntimeError("REDIS_URL is not set")
             cls.runtime = runtime
             cls.reload_asked = False  # it has just read the config
-        elif cls.reload_asked:
-            cls.reload_asked = False
-            await cls.runtime.reload_quietly("signal")
+        else:
+            if cls.reload_asked:
+                cls.reload_asked = False
+                await cls.runtime.reload_quietly("signal")
+            await cls.runtime.holds.refresh()  # the loop slept between jobs: the drains in force now
         assert cls.runtime.jobs is not None
         return await run_job(cls.runtime, cls.runtime.jobs, job_id)
 
