@@ -37,6 +37,8 @@ FAST = {
 }
 
 logs.configure("info")  # request lines on stdout, where the tests read them
+# A `switchboard serve` a test starts runs one worker process unless the test asks for more (--workers N).
+os.environ.setdefault("SWITCHBOARD_WORKERS", "1")
 
 
 @dataclass

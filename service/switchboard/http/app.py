@@ -15,6 +15,7 @@ table (`http/openapi.py`).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import traceback
 from typing import Any
@@ -93,6 +94,11 @@ class App:
         self.max_in_flight = runtime.config.server.max_in_flight
         self.in_flight = 0
         self.in_flight_by_key: dict[str, int] = {}  # keys with a `max_in_flight` cap (of their own or their tier's)
+        workers = runtime.settings.workers
+        self._process = {"pid": os.getpid(), "workers": workers}  # which of `serve --workers N` answered
+        if workers > 1 and runtime.redis is None:
+            self._process["shared_state"] = (f"none: each of the {workers} workers keeps its own breakers, limits "
+                                             "and cache (set REDIS_URL to share them)")
         self.draining = False  # set on SIGTERM: /readyz says so, while requests in flight finish
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -198,7 +204,7 @@ class App:
                 "holds": [hold.public() for hold in self.runtime.holds.active()],
                 "endpoints": endpoints(rows), "dependencies": dependencies, "in_flight": self.in_flight,
                 "max_in_flight": self.max_in_flight, "saturated": self.in_flight >= self.max_in_flight,
-                "config_generation": self.runtime.generation}
+                "config_generation": self.runtime.generation, **self._process}
         await send_body(send, 200 if status == "ready" else 503, orjson.dumps(body),
                         encode_headers({"x-request-id": ctx.echo_id}))
 

@@ -20,7 +20,7 @@ from switchboard.core.errors import GatewayError
 from switchboard.core.hold import Hold
 from switchboard.http.admin import admin_only
 from switchboard.http.doors import Encoded, Incoming, parse_body
-from switchboard.operations.records import REPLICA
+from switchboard.operations.records import replica
 from switchboard.operations.status import endpoints
 from switchboard.wiring import Runtime
 
@@ -112,7 +112,7 @@ class ListTargets:
     async def run(self, runtime: Runtime, ctx: RequestContext) -> Any:
         admin_only(runtime, ctx, "operate targets")
         rows = await runtime.target_states(recent=True)
-        return {"replica": REPLICA, "sharing": _sharing(runtime), "config_generation": runtime.generation,
+        return {"replica": replica(), "sharing": _sharing(runtime), "config_generation": runtime.generation,
                 "targets": rows, "endpoints": endpoints(rows, runtime.recent),
                 "holds": [hold.public() for hold in runtime.holds.active()]}
 
@@ -121,7 +121,7 @@ class ListTargets:
 class Reload:
     async def run(self, runtime: Runtime, ctx: RequestContext) -> Any:
         admin_only(runtime, ctx, "reload the config")
-        return {**await runtime.reload("api", by=ctx.caller.key_id), "replica": REPLICA}
+        return {**await runtime.reload("api", by=ctx.caller.key_id), "replica": replica()}
 
 
 class OperationsDoor:

@@ -18,6 +18,7 @@ import secrets
 import signal
 import socket
 import sys
+from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
@@ -34,11 +35,14 @@ class PortInUse(SwitchboardError):
     pass
 
 
-def bind(host: str, port: int, option: str) -> socket.socket:
-    """A listening-ready socket for `host:port`, or `PortInUse` naming the option to change."""
+def bind(host: str, port: int, option: str, reuse_port: bool = False) -> socket.socket:
+    """A listening-ready socket for `host:port`, or `PortInUse` naming the option to change. `reuse_port`: one
+    of several workers' sockets on the same port (SO_REUSEPORT: the kernel spreads connections across them)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as error:
@@ -116,11 +120,16 @@ class GuardedHttpTools(HttpToolsProtocol):
 
 
 class GatewayServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, app: App, banner: str, companions: list[uvicorn.Server]) -> None:
+    """uvicorn's server with the drain on SIGTERM, the reload on SIGHUP, and the start and stop lines (or, as one
+    of several workers, its start details sent to the supervisor on `ready` and no lines of its own)."""
+
+    def __init__(self, config: uvicorn.Config, app: App, banner: str, companions: list[uvicorn.Server],
+                 ready: Connection | None = None) -> None:
         super().__init__(config)
         self.app = app
         self.banner = banner
         self.companions = companions
+        self.ready = ready
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.app.draining = True  # /readyz answers 503 from now on
@@ -142,18 +151,24 @@ class GatewayServer(uvicorn.Server):
             usable = [target for target, state in states.items() if state == "ready"]
             others = sorted({state for state in states.values() if state != "ready"})
             embedded = "serving" if self.app.runtime.embedded_serving else "off"
-            print(f"switchboard: listening on {self.banner} · usable targets: {len(usable)} of {len(states)} "
-                  f"({', '.join(usable) or 'none'}{'; others: ' + ', '.join(others) if others else ''}) · "
-                  f"embedded model: {embedded}", file=sys.stderr, flush=True)
+            details = (f"usable targets: {len(usable)} of {len(states)} ({', '.join(usable) or 'none'}"
+                       f"{'; others: ' + ', '.join(others) if others else ''}) · embedded model: {embedded}")
+            if self.ready is not None:
+                self.ready.send(details)
+                self.ready.close()
+            else:
+                print(f"switchboard: listening on {self.banner} · {details}", file=sys.stderr, flush=True)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         in_flight = self.app.in_flight
         await super().shutdown(sockets)
-        print(f"switchboard: stopped ({in_flight} requests were in flight at the signal; "
-              f"grace {self.config.timeout_graceful_shutdown:g}s)", file=sys.stderr, flush=True)
+        if self.ready is None:
+            print(f"switchboard: stopped ({in_flight} requests were in flight at the signal; "
+                  f"grace {self.config.timeout_graceful_shutdown:g}s)", file=sys.stderr, flush=True)
 
 
-def run(app: App, sock: socket.socket, banner: str, metrics_sock: socket.socket | None = None) -> None:
+def run(app: App, sock: socket.socket, banner: str, metrics_sock: socket.socket | None = None,
+        ready: Connection | None = None) -> None:
     grace = app.runtime.config.server.shutdown_grace_s
     settings: dict[str, Any] = dict(loop="uvloop", http=GuardedHttpTools, access_log=False, log_level="warning",
                                     proxy_headers=False)  # nothing here reads the client address
@@ -161,7 +176,7 @@ def run(app: App, sock: socket.socket, banner: str, metrics_sock: socket.socket 
     if metrics_sock is not None:
         companions.append(uvicorn.Server(uvicorn.Config(MetricsApp(app), lifespan="off", **settings)))
     server = GatewayServer(uvicorn.Config(app, lifespan="on", timeout_graceful_shutdown=grace, **settings),
-                           app, banner, companions)
+                           app, banner, companions, ready)
 
     async def main() -> None:
         tasks = [server.serve(sockets=[sock])]

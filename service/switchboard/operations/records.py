@@ -15,7 +15,9 @@ from typing import Any
 from switchboard.logs import now_iso, write_record
 
 RECORD = "operation"
-REPLICA = f"{socket.gethostname()}:{os.getpid()}"
+def replica() -> str:
+    """This process, as `host:pid` (asked each time: a `serve --workers` worker is forked after import)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def checksum(action: str, target: object, timestamp: str, reason: object) -> str:
@@ -25,7 +27,7 @@ def checksum(action: str, target: object, timestamp: str, reason: object) -> str
 def write_operation(action: str, **fields: Any) -> dict[str, Any]:
     """Write one operation record (`action` and who, what, why, until) and return it."""
     timestamp = now_iso()
-    record = {"record": RECORD, "action": action, **fields, "replica": REPLICA, "timestamp": timestamp,
+    record = {"record": RECORD, "action": action, **fields, "replica": replica(), "timestamp": timestamp,
               "sum": checksum(action, fields.get("target"), timestamp, fields.get("reason"))}
     write_record(RECORD, dict(record))
     return record
