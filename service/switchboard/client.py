@@ -57,7 +57,11 @@ class Switchboard:
     def __init__(self, config: GatewayConfig | None = None, env: Mapping[str, str] | None = None) -> None:
         settings = Settings.from_env(env)
         self.runtime = Runtime(config or load_config(env=settings.env), settings)
-        self.config = self.runtime.config
+
+    @property
+    def config(self) -> GatewayConfig:
+        """The config in force (a reload swaps it)."""
+        return self.runtime.config
 
     @classmethod
     def from_config(cls, path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Switchboard:

@@ -4,15 +4,20 @@ A job is acknowledged only when it has ended (`acks_late`), so a worker that die
 queue for another; steps are stored as they finish, so the redelivered job does not pay for them twice. Every
 job it takes ends `succeeded` or `failed` (with the error and every attempt), and the worker logs one line
 when a job starts and one when it ends.
+
+SIGHUP reloads the config (instead of Celery's restart): the main process passes the signal on to its pool
+processes, and each reloads before its next job; a job in flight keeps the config it started with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 from switchboard.config import load_config
 from switchboard.core.caller import Caller
@@ -30,6 +35,7 @@ class _Worker:
 
     loop: asyncio.AbstractEventLoop | None = None
     runtime: Runtime | None = None
+    reload_asked = False  # set by SIGHUP; the next job reloads first
 
     @classmethod
     def run(cls, job_id: str) -> str:
@@ -51,6 +57,9 @@ class _Worker:
             if runtime.jobs is None:
                 raise RuntimeError("REDIS_URL is not set")
             cls.runtime = runtime
+        elif cls.reload_asked:
+            cls.reload_asked = False
+            await cls.runtime.reload_quietly("signal")
         assert cls.runtime.jobs is not None
         return await run_job(cls.runtime, cls.runtime.jobs, job_id)
 
@@ -109,6 +118,30 @@ async def _run_pipeline(runtime: Any, store: JobStore, job_id: str, job: dict[st
     tracing.end(span)
     await store.update(job_id, status="succeeded", result=result.model_dump(mode="json"))
     return "succeeded"
+
+
+def _ask_reload(*_: Any) -> None:
+    _Worker.reload_asked = True
+
+
+@signals.worker_process_init.connect
+def _pool_process_started(**_: Any) -> None:
+    signal.signal(signal.SIGHUP, _ask_reload)  # Celery resets SIGHUP to its default (exit) in pool processes
+
+
+@signals.worker_ready.connect
+def _worker_ready(sender: Any = None, **_: Any) -> None:
+    """Replace Celery's SIGHUP handler (restart the worker) in the main process: pass the signal on to the pool
+    processes, and reload here too (the solo and threads pools run jobs in this process)."""
+
+    def on_hup(*_: Any) -> None:
+        _ask_reload()
+        pool = getattr(sender, "pool", None)
+        for pid in (pool.info.get("processes", []) if pool is not None else []):
+            if pid != os.getpid():
+                os.kill(pid, signal.SIGHUP)
+
+    signal.signal(signal.SIGHUP, on_hup)
 
 
 def pipeline_job(job_id: str) -> str:

@@ -53,7 +53,7 @@ def serve(
         raise fail(str(error)) from None
     logs.configure(loaded.log_level)
     tracing.configure(env=settings.env)
-    app_ = App(Runtime(loaded, settings))
+    app_ = App(Runtime(loaded, settings, config_path=config))
     shown = f"[{host}]" if ":" in host else host
     auth = "on" if settings.auth else "off"
     banner = (f"http://{shown}:{port} · config: {config_source(config, settings.env)} · auth: {auth}"

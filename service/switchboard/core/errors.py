@@ -65,6 +65,7 @@ CODES: dict[str, str] = {
     "stream_interrupted": "the stream broke after its first token",
     "client_closed": "the client went away before the answer",
     "config_invalid": "a new config file was refused; the running config is unchanged",
+    "reload_unavailable": "this process has no config file to reload (it was given a config object)",
     "internal_error": "a bug: the log line has the traceback",
 }
 
@@ -180,7 +181,7 @@ def chain_error(failure: ChainFailed, route: Route) -> GatewayError:
         if failure.retry_in_s is not None:
             headers["retry-after"] = str(max(1, math.ceil(failure.retry_in_s)))
         return GatewayError(503, "no_target_available",
-                            f"no target could be called (no key, open circuit or unavailable): {listed}",
+                            f"no target could be called (no key, open circuit, drained or unavailable): {listed}",
                             route=route, headers=headers)
     return GatewayError(502, "all_targets_failed", f"every target in the route failed: {listed}", route=route)
 

@@ -8,6 +8,11 @@ the request ends. The engine never picks an HTTP status (`errors.chain_error` do
 One attempt runner (`_attempts`) serves chat and embeddings alike: the attempt budget, the hooks, the record,
 the breaker's verdict, the retry with backoff and the Retry-After floor. One chain walk (`_walk`) serves both.
 
+Operators' holds (`core.hold`) come before the breaker: a drained target is skipped as `drained`, a breaker
+forced open as `circuit_open`, and one forced closed lets every call through. A connection-level failure
+(refused, DNS, TLS, a reset before any byte) counts against every target on the same endpoint, so a dead host
+opens the breakers of all its models at once rather than one model at a time.
+
 Timers. Every chat call upstream streams. Until its first token a call has `first_token_s`, but never more
 than half the time left while other targets follow (so a target that accepts the connection and sends
 nothing cannot eat the deadline); a target that timed out is not retried while others follow. After the first
@@ -28,6 +33,7 @@ import aiohttp
 from switchboard.core.context import RequestContext
 from switchboard.core.errors import ChainFailed, StreamBroken
 from switchboard.core.events import StreamEnd, StreamEvent, TextDelta, ToolCallDelta
+from switchboard.core.hold import Holds
 from switchboard.core.outcome import RETRYABLE, Outcome
 from switchboard.core.plan import Plan
 from switchboard.core.request import EmbeddingRequest, Request
@@ -93,10 +99,12 @@ class Engine:
         hooks: Hooks,
         default_max_tokens: int,
         attempt_s: float,
+        holds: Holds | None = None,
     ) -> None:
         self.adapters = adapters
         self.breakers = breakers
         self.targets = targets
+        self.holds = holds
         self._policy = policy
         self._session = session
         self._hooks = hooks
@@ -120,8 +128,7 @@ class Engine:
                 yield event
         except ProviderError as failure:
             self._amend(ctx, success, failure.outcome, failure.detail)
-            if failure.outcome in BREAKER_FAILURES:
-                await self.breakers.record_failure(success.target.key)
+            await self._after_failure(success.target, failure)
             raise StreamBroken(success.target.key, failure.detail) from None
         except (GeneratorExit, asyncio.CancelledError):
             self._amend(ctx, success, Outcome.CLIENT_CLOSED, "the client went away")
@@ -227,12 +234,27 @@ class Engine:
         if not adapter.usable:
             self._skipped(ctx, target, Outcome.SKIPPED_NO_KEY, "no API key configured")
             return False
-        retry_in = await self.breakers.admit(target.key)
+        hold = self.holds.of(target) if self.holds is not None else None
+        if hold is not None and hold.action == "drain":
+            self._skipped(ctx, target, Outcome.DRAINED, hold.describe())
+            return False
+        if hold is not None and hold.action == "force_open":
+            self._skipped(ctx, target, Outcome.CIRCUIT_OPEN, hold.describe())
+            return False
+        retry_in = await self._gate(target)
         if retry_in is not None:
             skip.retry_in.append(retry_in)
             self._skipped(ctx, target, Outcome.CIRCUIT_OPEN, f"breaker open; a probe may go in {retry_in:.1f}s")
             return False
         return True
+
+    async def _gate(self, target: TargetRef) -> float | None:
+        """The breaker's verdict (None: go), unless an operator forced it closed."""
+        if self.holds is not None:
+            hold = self.holds.of(target)
+            if hold is not None and hold.action == "force_closed":
+                return None
+        return await self.breakers.admit(target.key)
 
     async def _hedged(
         self, ctx: RequestContext, plan: Plan, target: TargetRef, call: ProviderCall, index: int,
@@ -275,7 +297,7 @@ class Engine:
                 await self._collect(ctx, plan, winner)
             except ProviderError as failure:
                 self._amend(ctx, winner, failure.outcome, failure.detail)
-                await self._after_failure(winner.target.key, failure)
+                await self._after_failure(winner.target, failure)
                 return None, index
         return winner, index
 
@@ -336,16 +358,17 @@ class Engine:
                 return result, index, started
             self._record(ctx, Attempt(provider=target.provider, model=target.model, outcome=failure.outcome,
                                       status=failure.status, wait_ms=round(wait_s * 1000, 3),
-                                      latency_ms=_ms(started), detail=failure.detail, hedged=hedged), token)
+                                      latency_ms=_ms(started), detail=failure.detail, hedged=hedged,
+                                      host=failure.host), token)
             if failure.outcome is Outcome.DEADLINE_EXCEEDED:
                 await self.breakers.release(key)
                 return None
-            await self._after_failure(key, failure)
+            await self._after_failure(target, failure)
             if failure.outcome is Outcome.TIMEOUT and not last:
                 return None  # it sent nothing in time: the next target is a better bet than another wait
             if not failure.retryable or retries >= self._policy.max_retries:
                 return None
-            if await self.breakers.admit(key) is not None:
+            if await self._gate(target) is not None:
                 return None
             wait_s = self._policy.delay(retries, failure.retry_after_s)
             left = ctx.left()
@@ -356,11 +379,19 @@ class Engine:
             await asyncio.sleep(wait_s)
             retries += 1
 
-    async def _after_failure(self, key: str, failure: ProviderError) -> None:
-        if failure.outcome in BREAKER_FAILURES:
-            await self.breakers.record_failure(key)
-        else:
-            await self.breakers.release(key)
+    async def _after_failure(self, target: TargetRef, failure: ProviderError) -> None:
+        if failure.outcome not in BREAKER_FAILURES:
+            await self.breakers.release(target.key)
+            return
+        await self.breakers.record_failure(target.key)
+        if failure.host is not None:  # the endpoint itself: every other target behind it counts it too
+            others = [key for key in self._behind(failure.host) if key != target.key]
+            await asyncio.gather(*(self.breakers.record_failure(key) for key in others))
+
+    def _behind(self, host: str) -> list[str]:
+        """Every target whose provider is reached at `host` (only asked after a connection-level failure)."""
+        return [key for key in self.targets.names()
+                if (adapter := self.adapters.get(key.partition(":")[0])) is not None and adapter.host == host]
 
     async def _open(self, ctx: RequestContext, plan: Plan, target: TargetRef, adapter: Adapter,
                     call: ProviderCall, budget: float, left: float) -> Success:

@@ -29,6 +29,7 @@ from switchboard.http.asgi import Receive, Scope, Send, encode_headers, header_m
 from switchboard.http.doors import ErrorShape, shape_of
 from switchboard.http.endpoints import ENDPOINTS, Endpoint
 from switchboard.logs import log
+from switchboard.operations.status import USABLE, endpoints
 from switchboard.telemetry import metrics
 from switchboard.wiring import Runtime
 
@@ -44,6 +45,15 @@ def client_request_id(scope: Scope) -> str | None:
             candidate = value.decode("latin-1")
             return candidate if _CLIENT_REQUEST_ID.match(candidate) else None
     return None
+
+
+def _query_flag(scope: Scope, name: str) -> bool:
+    """`?name=1` (or true / yes) in the query string."""
+    for pair in scope.get("query_string", b"").decode("latin-1").split("&"):
+        key, _, value = pair.partition("=")
+        if key == name:
+            return value.lower() in ("1", "true", "yes", "")
+    return False
 
 
 class Routes:
@@ -172,18 +182,27 @@ class App:
         await send_body(send, 200, b'{"status":"alive"}', encode_headers({"x-request-id": ctx.echo_id}))
 
     async def readyz(self, scope: Scope, send: Send, ctx: RequestContext) -> None:
-        targets = await self.runtime.readiness()
+        """About the process: 200 while it can serve (with every provider down it still answers, fast, with
+        an explained 503 `no_target_available`), 503 once SIGTERM has set it draining. Every target's state
+        (breaker, hold), every endpoint's and the shared state's are in the body. `?strict=1` also answers 503
+        when no target is ready (readiness as upstream health, for those who want it)."""
+        strict = _query_flag(scope, "strict")
+        rows = await self.runtime.target_states()
         dependencies = await self.runtime.dependencies()
-        ready = any(state == "ready" for state in targets.values())
-        status = "draining" if self.draining else "ready" if ready else "not_ready"
-        body = {"status": status, "targets": targets, "dependencies": dependencies, "in_flight": self.in_flight,
-                "max_in_flight": self.max_in_flight, "saturated": self.in_flight >= self.max_in_flight}
+        usable = [row["target"] for row in rows if row["state"] in USABLE]
+        upstream = "ok" if len(usable) == len(rows) else "degraded" if usable else "none_ready"
+        status = "draining" if self.draining else "not_ready" if strict and not usable else "ready"
+        body = {"status": status, "upstream": upstream, "usable": len(usable),
+                "targets": {row["target"]: row["state"] for row in rows},
+                "holds": [hold.public() for hold in self.runtime.holds.active()],
+                "endpoints": endpoints(rows), "dependencies": dependencies, "in_flight": self.in_flight,
+                "config_generation": self.runtime.generation, "max_in_flight": self.max_in_flight,
+                "saturated": self.in_flight >= self.max_in_flight}
         await send_body(send, 200 if status == "ready" else 503, orjson.dumps(body),
                         encode_headers({"x-request-id": ctx.echo_id}))
 
     async def metrics_text(self) -> tuple[bytes, str]:
-        for target, state in (await self.runtime.breakers.states()).items():
-            metrics.BREAKER_STATE.labels(target).set(metrics.BREAKER_VALUES[state.value])
+        await self.runtime.scrape()  # the scrape-time gauges: breakers, drains, Redis, jobs, budgets
         # Rendering a thousand series takes 15-25 ms: off the event loop, so requests are not held up.
         return await asyncio.to_thread(metrics.exposition, self.runtime.settings.prometheus_multiprocess)
 

@@ -17,12 +17,13 @@ from switchboard.callers.admin import KeySpec
 from switchboard.core.context import RequestContext
 from switchboard.core.errors import GatewayError
 from switchboard.core.response import CompletionResponse, DecideResponse, PipelineResult
-from switchboard.http import admin, anthropic, complete, openai, pipelines
+from switchboard.http import admin, anthropic, complete, openai, operations, pipelines
 from switchboard.http.anthropic import MessagesRequest
 from switchboard.http.asgi import Receive, Scope, Send, encode_headers, send_body
 from switchboard.http.doors import ErrorShape, shape_of
 from switchboard.http.openai import ChatCompletionRequest, CompletionRequest, EmbeddingsBody
 from switchboard.http.openapi import document
+from switchboard.http.operations import DrainRequest, ForceRequest, RestoreRequest
 from switchboard.http.pipelines import PipelineRequest
 from switchboard.schema import CompleteRequest
 from switchboard.wiring import Runtime
@@ -139,8 +140,20 @@ ENDPOINTS: list[Endpoint] = [
              "One API key, with today's usage (admin key only)"),
     Endpoint("DELETE", "/admin/keys/{key_id}", admin.KeysDoor("revoke"),
              "Revoke an API key (admin key only)"),
+    Endpoint("GET", "/admin/targets", operations.OperationsDoor("list"),
+             "Every target: breaker, hold (drained or forced, by whom, why, until), recent error rate and p50 "
+             "(admin key only)"),
+    Endpoint("POST", "/admin/targets/drain", operations.OperationsDoor("drain"),
+             "Take a provider or one target out of rotation, on every replica (admin key only)", body=DrainRequest),
+    Endpoint("POST", "/admin/targets/restore", operations.OperationsDoor("restore"),
+             "Put a provider or target back into rotation (admin key only)", body=RestoreRequest),
+    Endpoint("POST", "/admin/targets/force", operations.OperationsDoor("force"),
+             "Force a target's breaker open or closed (admin key only)", body=ForceRequest),
+    Endpoint("POST", "/admin/config/reload", operations.OperationsDoor("reload"),
+             "Re-read, validate and swap in the config file; a bad file changes nothing (admin key only)"),
     Endpoint("GET", "/metrics", _metrics, "Prometheus metrics (admin key, or --metrics-port)"),
     Endpoint("GET", "/openapi.json", _openapi, "This document"),
     Endpoint("GET", "/healthz", _healthz, "Liveness", probe=True),
-    Endpoint("GET", "/readyz", _readyz, "Readiness: targets, shared state, draining", probe=True),
+    Endpoint("GET", "/readyz", _readyz, "Readiness of the process (200 while it can serve; ?strict=1: 503 "
+             "when no target is ready), with every target's state", probe=True),
 ]

@@ -30,6 +30,7 @@ QUEUE = "switchboard.pipelines"
 TASK = "switchboard.pipeline_job"
 JOB_TTL_S = 7 * 24 * 3600
 TERMINAL = ("succeeded", "failed")
+RUNNING = "sb:jobs:running"  # a sorted set: job id -> when it started running (counted for the jobs gauge)
 
 
 class JobsUnavailable(GatewayError):
@@ -173,7 +174,23 @@ class JobStore:
 
     async def update(self, job_id: str, **fields: Any) -> None:
         values = {k: orjson.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
-        await self.redis.hset(self._key(job_id), mapping={**values, "updated_at": time.time()})
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self._key(job_id), mapping={**values, "updated_at": now})
+            if fields.get("status") == "running":
+                pipe.zadd(RUNNING, {job_id: now})
+            elif fields.get("status") in TERMINAL:
+                pipe.zrem(RUNNING, job_id)
+            await pipe.execute()
+
+    async def running(self, horizon_s: float) -> int:
+        """Jobs running now: started within `horizon_s` (a job older than the broker's visibility timeout is
+        redelivered, and counted again when it starts again) and not ended."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(RUNNING, "-inf", time.time() - horizon_s)
+            pipe.zcard(RUNNING)
+            _, count = await pipe.execute()
+        return int(count)
 
     async def take_hold(self, job_id: str) -> dict[str, Any] | None:
         """The limits hold its submission made, to give back: once, whoever asks first (a redelivered job

@@ -139,6 +139,13 @@ class RedisBreakers:
             self._unreachable(error)
             await self._fallback.release(key)
 
+    def reconfigure(self, config: BreakerConfig, targets: list[str]) -> None:
+        """A reloaded config: its threshold, cooldown and targets (the states reported) apply from now on."""
+        self._config = config
+        self._targets = targets
+        self._ttl = int(max(config.cooldown_s * 20, 3600))
+        self._fallback.reconfigure(config, targets)
+
     async def states(self) -> dict[str, BreakerState]:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:

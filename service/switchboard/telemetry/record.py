@@ -68,6 +68,8 @@ class Telemetry:
                 attempt.latency_ms / 1000)
         if attempt.hedged:
             metrics.child(metrics.HEDGES, attempt.provider).inc()
+        if attempt.host is not None:
+            metrics.child(metrics.ENDPOINT_FAILURES, attempt.provider, attempt.host, outcome).inc()
         if len(ctx.attempts) >= 2 and not attempt.hedged:
             previous = ctx.attempts[-2]
             if previous.outcome is not Outcome.OK:
@@ -215,6 +217,8 @@ def _path_step(attempt: Attempt) -> dict[str, Any]:
     }
     if attempt.detail:
         step["detail"] = attempt.detail
+    if attempt.host:
+        step["host"] = attempt.host
     if attempt.missing:
         step["missing"] = attempt.missing
     if attempt.hedged:
