@@ -61,8 +61,8 @@ async def _answer(send: Send, ctx: RequestContext, body: Any) -> None:
 
 # -- recent requests -------------------------------------------------------------------------------------
 async def requests(app: Any, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-    """`GET /admin/requests?tenant=&status=&provider=&after=&limit=`: this replica's recent requests, newest
-    first; `after` (a `seq`) gives only newer ones, for a live tail."""
+    """`GET /admin/requests?tenant=&status=&provider=&after=&replica=&limit=`: this replica's recent requests,
+    newest first; `after` (a `seq` of `replica`) gives only newer ones, for a live tail."""
     runtime: Runtime = app.runtime
     admin_only(runtime, ctx, "read recent requests")
     query = _query(scope)
@@ -72,6 +72,8 @@ async def requests(app: Any, scope: Scope, receive: Receive, send: Send, ctx: Re
         raise GatewayError(422, "invalid_request", str(error), field="status") from None
     limit = _int(query, "limit", 100, 1, MAX_LIMIT)
     after = _int(query, "after", 0, 0, 2 ** 62)
+    if query.get("replica", REPLICA) != REPLICA:
+        after = 0  # a `seq` of another process (several share a pod's port): this one's newest instead
     recent = runtime.recent_records
     found = recent.select(tenant=query.get("tenant"), status=query.get("status"), provider=query.get("provider"),
                           after=after, limit=limit)

@@ -31,6 +31,7 @@ export class TimeChart {
       axes: [{}, {size: 70, values: (u, ticks) => ticks.map((t) => format(t, unit))}],
       series: [{}, ...names.map((name, i) => ({
         label: name, stroke: PALETTE[i % PALETTE.length], width: 2, spanGaps: false,
+        points: {show: true, size: 4},
         value: (u, v) => (v === null || v === undefined ? "—" : format(v, unit)),
       }))],
     }, data, this.container);

@@ -4,6 +4,7 @@
 
 import {api} from "../api.js";
 import {$, badge, clear, el, stateTone, usd} from "../dom.js";
+import {Poller} from "./poller.js";
 
 let wired = false;
 
@@ -17,14 +18,18 @@ function against(used, limit, format) {
   return limit ? `${text} / ${format(limit)}` : text;
 }
 
+const armed = new Set();  // keys whose Revoke was clicked once (kept across refreshes of the table)
+
 function revokeButton(record) {
-  const button = el("button", {type: "button", class: "danger", text: "Revoke", dataset: {revoke: record.id}});
+  const button = el("button", {type: "button", class: "danger", dataset: {revoke: record.id},
+                               text: armed.has(record.id) ? "Confirm revoke" : "Revoke"});
   button.addEventListener("click", async () => {
-    if (button.dataset.armed !== "yes") {
-      button.dataset.armed = "yes";
+    if (!armed.has(record.id)) {
+      armed.add(record.id);
       button.textContent = "Confirm revoke";
       return;
     }
+    armed.delete(record.id);
     try {
       await api("DELETE", `/admin/keys/${encodeURIComponent(record.id)}`);
     } catch (error) {
@@ -78,6 +83,8 @@ async function create(event) {
   await refresh();
 }
 
+const poller = new Poller(() => refresh().catch((error) => { $("key-error").textContent = error.message; }), 5000);
+
 function dismiss() {
   $("new-key-secret").textContent = "";
   $("new-key").hidden = true;
@@ -92,9 +99,10 @@ export const keys = {
       wired = true;
     }
     tiers().catch(() => {});
-    refresh().catch((error) => { $("key-error").textContent = error.message; });
+    poller.start();
   },
   stop() {
+    poller.stop();
     dismiss();  // the secret leaves the page with its page
   },
 };

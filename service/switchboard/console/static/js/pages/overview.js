@@ -15,22 +15,23 @@ function tile(metric, label, value, sub) {
 }
 
 async function refresh() {
-  const data = await api("GET", "/admin/overview");
+  const data = await api("GET", `/admin/overview?window_s=${$("overview-window").value}`);
   const now = data.last_5m;
   const hour = data.totals;
   const live = data.live;
+  const span = data.window_s === 3600 ? "last hour" : `last ${data.window_s / 60} min`;
   clear($("tiles")).append(
     tile("rps", "Requests/s", live.rps.toFixed(2), "last 10 s"),
-    tile("requests", "Requests", String(now.requests), `last 5 min · ${hour.requests} in the hour`),
+    tile("requests", "Requests", String(now.requests), `last 5 min · ${hour.requests} in the ${span.slice(5)}`),
     tile("error_rate", "Error rate", pct(now.error_rate), `${now.failed} failed, ${now.refused} refused (5 min)`),
     tile("latency", "Latency p50 / p99", `${ms(now.p50_ms)} / ${ms(now.p99_ms)}`, "last 5 min"),
     tile("ttft", "TTFT p50 / p99", `${ms(now.ttft_p50_ms)} / ${ms(now.ttft_p99_ms)}`, "streamed, last 5 min"),
-    tile("cache_hit_rate", "Cache hit rate", pct(hour.cache_hit_rate), `${hour.cache_hits} of ${hour.cache_lookups} lookups (1 h)`),
-    tile("shed", "Shed", String(hour.shed), "503 overloaded, last hour"),
-    tile("spend", "Spend", usd(hour.spend_usd), "last hour"),
-    tile("strong_share", "Strong share", pct(hour.strong_share), "of chat answers (1 h)"),
+    tile("cache_hit_rate", "Cache hit rate", pct(hour.cache_hit_rate), `${hour.cache_hits} of ${hour.cache_lookups} lookups, ${span}`),
+    tile("shed", "Shed", String(hour.shed), `503 overloaded, ${span}`),
+    tile("spend", "Spend", usd(hour.spend_usd), span),
+    tile("strong_share", "Strong share", pct(hour.strong_share), `of chat answers, ${span}`),
     tile("saved_routing", "Saved by routing", usd(hour.saved_by_routing_usd), `estimated, vs ${data.strong.baseline || "—"}`),
-    tile("saved_cache", "Saved by the cache", usd(hour.saved_by_cache_usd), "last hour"),
+    tile("saved_cache", "Saved by the cache", usd(hour.saved_by_cache_usd), span),
     tile("in_flight", "In flight", `${live.in_flight ?? "—"}`, `of ${live.max_in_flight ?? "—"} (this worker)`),
   );
   const series = data.series;
@@ -65,6 +66,7 @@ export const overview = {
         tenant: new TimeChart($("chart-tenant-spend"), "Spend per tenant (USD per minute)", "usd"),
       };
       window.addEventListener("resize", resize);
+      $("overview-window").addEventListener("change", () => poller.start());
     }
     poller.start();
   },

@@ -8,7 +8,8 @@ import {Poller} from "./poller.js";
 
 const SHOWN = 200;
 let lastSeq = 0;
-let selected = null;
+let replica = "";
+const shown = new Set();
 let wired = false;
 
 function filters() {
@@ -42,7 +43,6 @@ function row(record) {
 async function show(id, tr) {
   for (const other of document.querySelectorAll("#tail tr.selected")) other.classList.remove("selected");
   tr.classList.add("selected");
-  selected = id;
   const detail = $("request-detail");
   try {
     const record = await api("GET", `/admin/requests/${encodeURIComponent(id)}`);
@@ -79,15 +79,24 @@ async function show(id, tr) {
 
 async function refresh() {
   if (!$("live").checked && lastSeq) return;
-  const data = await api("GET", `/admin/requests${query({...filters(), after: lastSeq, limit: SHOWN})}`);
+  const data = await api("GET", `/admin/requests${query({...filters(), after: lastSeq, replica, limit: SHOWN})}`);
   $("requests-kept").textContent = `${data.kept} of the last ${data.keep} kept on ${data.replica}`;
   const body = $("tail").tBodies[0];
-  if (data.records.length) {
-    const rows = data.records.map(row);
-    body.prepend(...rows);
-    while (body.rows.length > SHOWN) body.deleteRow(body.rows.length - 1);
+  // Several processes may share the port: each answers with its own records, merged here by id and time.
+  for (const record of data.records.slice().reverse()) {
+    if (shown.has(record.id)) continue;
+    shown.add(record.id);
+    const tr = row(record);
+    tr.dataset.time = record.time;
+    const later = [...body.rows].find((other) => Number(other.dataset.time) <= record.time);
+    body.insertBefore(tr, later || null);
   }
-  lastSeq = Math.max(lastSeq, data.last_seq);
+  while (body.rows.length > SHOWN) {
+    shown.delete(body.rows[body.rows.length - 1].dataset.id);
+    body.deleteRow(body.rows.length - 1);
+  }
+  lastSeq = data.last_seq;
+  replica = data.replica;
 }
 
 async function providers() {
@@ -101,6 +110,7 @@ async function providers() {
 
 function restart() {
   lastSeq = 0;
+  shown.clear();
   clear($("tail").tBodies[0]);
   poller.start();
 }
