@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import RESULTS, free_port, wait_ready  # noqa: E402
-from overhead import BENCH_CONFIG  # noqa: E402
+from harness import RESULTS, free_port, wait_ready
+from overhead import BENCH_CONFIG
 
-from switchboard import Switchboard  # noqa: E402
-from switchboard.config import default_config_data, merge, parse_config  # noqa: E402
-from switchboard.core.errors import GatewayError  # noqa: E402
-from switchboard.operations.recent_records import RecentRecords  # noqa: E402
+from switchboard import Switchboard
+from switchboard.config import default_config_data, merge, parse_config
+from switchboard.core.errors import GatewayError
+from switchboard.operations.recent_records import RecentRecords
 
 
 class Capture:
