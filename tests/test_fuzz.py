@@ -93,6 +93,8 @@ def stream_problems(path: str, content: bytes) -> list[str]:
     last = events[-1] if events else ""
     if path.startswith("/v1/messages"):
         ended = last.startswith(("event: message_stop", "event: error"))
+    elif path == "/v1/responses":
+        ended = last.startswith(("event: response.completed", "event: response.incomplete", "event: response.failed"))
     elif path.startswith("/v1/"):
         ended = last == "data: [DONE]" or last.startswith('data: {"error"')
     else:
@@ -202,11 +204,12 @@ def test_the_fuzzing_reached_past_validation(who: str) -> None:
 
 # -- what the schema cannot say: headers it does not list, bodies that are not what it describes -------------
 POST_PATHS = ["/complete", "/decide", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages",
-              "/v1/messages/count_tokens", "/pipelines/blog_post", "/admin/keys"]
+              "/v1/messages/count_tokens", "/v1/responses", "/pipelines/blog_post", "/admin/keys"]
 VALID = {
     "/complete": {"text": "hello"},
     "/v1/chat/completions": {"model": "auto", "messages": [{"role": "user", "content": "hello"}]},
     "/v1/messages": {"model": "auto", "max_tokens": 16, "messages": [{"role": "user", "content": "hello"}]},
+    "/v1/responses": {"model": "auto", "input": [{"role": "user", "content": "hello"}]},
 }
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
                       max_size=300).map(lambda value: value.strip(" \t"))
@@ -275,6 +278,8 @@ def test_any_unicode_in_a_prompt(client: httpx.Client, capsys: pytest.CaptureFix
     body = orjson.loads(orjson.dumps(VALID[path]))
     if path == "/complete":
         body["text"] = text
+    elif path == "/v1/responses":
+        body["input"][0]["content"] = text
     else:
         body["messages"][0]["content"] = text
     body["stream"] = stream
@@ -284,7 +289,7 @@ def test_any_unicode_in_a_prompt(client: httpx.Client, capsys: pytest.CaptureFix
 # -- the error bodies against the schema the document declares for them --------------------------------------
 @pytest.mark.parametrize("path", [
     "/complete", "/decide", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/pipelines/blog_post",
-    "/v1/messages", "/v1/messages/count_tokens",
+    "/v1/messages", "/v1/messages/count_tokens", "/v1/responses",
 ])
 def test_error_bodies_match_the_schema_the_document_declares(gateway: httpx.Client, path: str) -> None:
     from jsonschema import Draft202012Validator
@@ -397,8 +402,29 @@ def embedding_bodies(draw: st.DrawFn) -> tuple[str, dict]:
     return "/v1/embeddings", body
 
 
+@st.composite
+def responses_bodies(draw: st.DrawFn) -> tuple[str, dict]:
+    body = draw(optional(instructions=text, temperature=st.floats(0, 2), top_p=st.floats(0, 1),
+                         max_output_tokens=st.integers(1, 4096), stream=st.booleans(), timeout_s=st.floats(0.5, 10),
+                         metadata=st.dictionaries(tool_names, text, max_size=3), parallel_tool_calls=st.booleans(),
+                         reasoning=st.just({"effort": "low"}), text=st.just({"format": {"type": "text"}})))
+    body["model"] = draw(st.sampled_from(["auto", *TASK_TYPES, *PINNED]))
+    messages = draw(conversations(roles=("user", "assistant")))
+    body["input"] = draw(text) if draw(st.booleans()) else [
+        {"role": "developer" if m["role"] == "system" else m["role"], "content": m["content"] if isinstance(
+            m["content"], str) else [{"type": "input_text", "text": p["text"]} for p in m["content"]]}
+        for m in messages]
+    if draw(st.integers(0, 4)) == 0:
+        listed, choice = draw(tools())
+        body["tools"] = [{"type": "function", **t["function"]} for t in listed]
+        if choice is not None:
+            body["tool_choice"] = choice if isinstance(choice, str) else {"type": "function",
+                                                                          "name": choice["function"]["name"]}
+    return "/v1/responses", body
+
+
 VALID_REQUESTS = {"complete": complete_bodies(), "chat": chat_bodies(), "legacy": legacy_bodies(),
-                  "messages": messages_bodies(), "embeddings": embedding_bodies()}
+                  "messages": messages_bodies(), "embeddings": embedding_bodies(), "responses": responses_bodies()}
 
 
 @pytest.mark.parametrize("kind", VALID_REQUESTS)

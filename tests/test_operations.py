@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -22,11 +22,15 @@ CREATIVE = {"text": "hi", "task_type": "creative_writing"}  # openai:gpt-5.4 > a
 
 
 @pytest.fixture
-def shared(env: dict[str, str], redis_url: str) -> dict[str, str]:
+def shared(env: dict[str, str], redis_url: str) -> Iterator[dict[str, str]]:
+    """Gateways on the session's Redis, empty at the start and at the end: no hold, queued job or breaker outlives
+    the test (other modules share this Redis)."""
     import redis
 
-    redis.Redis.from_url(redis_url).flushdb()
-    return {**env, "SWITCHBOARD_ADMIN_KEY": ADMIN, "REDIS_URL": redis_url}
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield {**env, "SWITCHBOARD_ADMIN_KEY": ADMIN, "REDIS_URL": redis_url}
+    client.flushdb()
 
 
 def until(check: Callable[[], Any], within_s: float, every_s: float = 0.05) -> tuple[Any, float]:
@@ -152,7 +156,8 @@ def test_only_the_admin_key_operates_targets_and_bad_names_are_named(serve, shar
     assert httpx.post(f"{open_door}/admin/targets/drain", json=body).status_code == 403
 
 
-def test_refused_connections_open_every_target_of_the_endpoint_and_name_the_host(serve, fakes, capfd) -> None:
+def test_refused_connections_open_the_endpoint_for_every_target_behind_it_and_name_the_host(serve, fakes,
+                                                                                            capfd) -> None:
     config = make_config(retry={"max_retries": 0}, breaker={"failure_threshold": 3, "cooldown_s": 30})
     base = serve(config)
     host = fakes.openai.url.removeprefix("http://")
@@ -161,18 +166,42 @@ def test_refused_connections_open_every_target_of_the_endpoint_and_name_the_host
         attempt = ask(base).json()["route"]["attempts"][0]
         assert attempt["outcome"] == "connect_error" and attempt["status"] is None
         assert attempt["host"] == host and f"connection refused ({host})" in attempt["detail"]
-    # gpt-5.4-mini (the default route's first target) was never called, yet its breaker is open too
+    # gpt-5.4-mini (the default route's first target) was never called, yet it is skipped: its endpoint is open
     other = ask(base, {"text": "hi"}).json()["route"]["attempts"][0]
     assert (other["model"], other["outcome"]) == ("gpt-5.4-mini", "circuit_open")
+    assert other["detail"].startswith(f"endpoint {host} unreachable: its breaker is open")
     ready = httpx.get(f"{base}/readyz")
     assert ready.status_code == 200
+    targets = ready.json()["targets"]
+    assert targets["openai:gpt-5.4"] == targets["openai:gpt-5.4-mini"] == "endpoint_open"
+    assert targets["anthropic:claude-sonnet-4-6"] == "ready"
     endpoint = next(e for e in ready.json()["endpoints"] if e["host"] == host)
-    assert endpoint["state"] == "all_open" and endpoint["providers"] == ["openai"]
+    assert endpoint["breaker"] == "open" and endpoint["providers"] == ["openai"] and endpoint["targets"] == 3
     lines = [r for r in request_logs(capfd.readouterr().out) if r["path"] and r["path"][0]["outcome"] == "connect_error"]
     step = lines[0]["path"][0]
     assert step["status"] is None and step["host"] == host
     exposition = httpx.get(f"{base}/metrics").text
-    assert f'switchboard_endpoint_failures_total{{host="{host}",outcome="connect_error",provider="openai"}}' in exposition
+    assert f'switchboard_endpoint_failures_total{{host="{host}",outcome="connect_error",provider="openai"}} 3.0' in exposition
+    assert 'switchboard_breaker_state{target="openai:gpt-5.4-mini"} 2.0' in exposition  # its endpoint's state
+
+
+def test_one_answer_from_the_endpoint_closes_it_for_every_target_behind_it(serve, shared, fakes) -> None:
+    """With Redis: two replicas, one probe after the cooldown, and every model back at once."""
+    config = make_config(retry={"max_retries": 0}, breaker={"failure_threshold": 2, "cooldown_s": 0.5})
+    first, second = serve(config, environment=shared), serve(config, environment=shared)
+    fakes.openai.refuse()
+    ask(first)
+    ask(first)
+    skipped = until(lambda: (a := ask(second, {"text": "hi"}).json()["route"]["attempts"][0])["outcome"]
+                    == "circuit_open" and a, 2.0)[0]
+    assert skipped["model"] == "gpt-5.4-mini"  # the other replica, the other model: the endpoint is open
+    fakes.openai.accept()
+    calls = fakes.openai.calls
+    until(lambda: ask(first).json()["provider"] == "openai", 3.0)  # the probe, after the cooldown
+    assert fakes.openai.calls == calls + 1
+    until(lambda: ask(second, {"text": "hi"}).json()["provider"] == "openai", 2.0)
+    ready = httpx.get(f"{second}/readyz").json()
+    assert ready["targets"]["openai:gpt-5.4-mini"] == "ready"
 
 
 def test_readyz_is_200_with_every_breaker_open_and_strict_says_503(serve, fakes) -> None:

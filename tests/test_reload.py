@@ -15,8 +15,11 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 import yaml
+from typer.testing import CliRunner
 
+from switchboard.cli import app
 from tests.conftest import config_data, free_port, make_config
 from tests.fakes import Reply
 from tests.test_operations import ADMIN, ADMIN_HEADERS, until
@@ -92,7 +95,7 @@ def test_sighup_with_a_changed_route_changes_decide_within_2s_and_a_broken_file_
     assert records[1]["field"] == "routes.creative_writing[0]"
 
 
-def test_a_request_in_flight_keeps_the_config_it_started_with(serve, tmp_path, env, fakes) -> None:
+def test_a_request_in_flight_keeps_the_config_it_started_with(serve, tmp_path, env, fakes, monkeypatch) -> None:
     config = tmp_path / "switchboard.yaml"
     slow_first_token = {"timeouts": {**config_data()["timeouts"], "first_token_s": 5}}
     _write(config, CHAIN, **slow_first_token)
@@ -106,7 +109,11 @@ def test_a_request_in_flight_keeps_the_config_it_started_with(serve, tmp_path, e
     slow.start()
     until(lambda: fakes.openai.calls == 1, 2.0)  # it is in flight at OpenAI
     _write(config, NEW_CHAIN, **slow_first_token)
-    assert httpx.post(f"{base}/admin/config/reload", headers=ADMIN_HEADERS, timeout=5).status_code == 200
+    monkeypatch.setenv("SWITCHBOARD_ADMIN_KEY", ADMIN)
+    reloaded = CliRunner().invoke(app, ["config", "reload", "--url", base])  # POST /admin/config/reload
+    said = [line for line in reloaded.output.splitlines() if not line.startswith("{")]  # (the gateway's lines)
+    assert reloaded.exit_code == 0 and said[0].startswith(f"reloaded {config} on ") and said[0].endswith(
+        "(config generation 2): changed routes"), reloaded.output
     assert _chain(base) == NEW_CHAIN
     slow.join(10)
     body = answers[0].json()
@@ -116,3 +123,42 @@ def test_a_request_in_flight_keeps_the_config_it_started_with(serve, tmp_path, e
     after = httpx.post(f"{base}/complete", json={"text": "hi", "task_type": "creative_writing"},
                        headers=ADMIN_HEADERS, timeout=10).json()
     assert after["provider"] == "anthropic" and time.monotonic() - started < 1.0
+
+
+def _echo(targets: list[str]) -> dict[str, Any]:
+    return {"echo": {"inputs": {"topic": {}}, "steps": [
+        {"name": "say", "targets": targets, "prompt": "Say {inputs.topic}."}]}}
+
+
+@pytest.mark.slow
+def test_sighup_reloads_the_worker_before_its_next_job(serve, env, redis_url, tmp_path, fakes) -> None:
+    """A prefork worker: the main process passes SIGHUP on to its pool process, which reloads before its next
+    job (Celery's own SIGHUP would restart the worker instead)."""
+    config = tmp_path / "switchboard.yaml"
+    config.write_text(yaml.safe_dump({**config_data(), "pipelines": _echo(["openai:gpt-5.4"])}))
+    base = serve(make_config(pipelines=_echo(["openai:gpt-5.4"])), redis=redis_url)
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "switchboard", "worker", "--pool=prefork", "--concurrency=1"],
+            env={**os.environ, **env, "REDIS_URL": redis_url, "SWITCHBOARD_CONFIG": str(config)}, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def run_job() -> dict[str, Any]:
+            job = httpx.post(f"{base}/pipelines/echo/jobs", json={"inputs": {"topic": "hi"}}, timeout=10).json()
+            done, _ = until(lambda: (j := httpx.get(f"{base}/jobs/{job['id']}", timeout=5).json())["status"]
+                            in ("succeeded", "failed") and j, 60.0, 0.1)
+            assert done["status"] == "succeeded", done
+            return done["result"]["steps"]["say"]
+
+        assert run_job()["provider"] == "openai"
+        config.write_text(yaml.safe_dump({**config_data(), "pipelines": _echo(["anthropic:claude-sonnet-4-6"])}))
+        worker.send_signal(signal.SIGHUP)
+        assert run_job()["provider"] == "anthropic"
+        assert worker.poll() is None
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+    records = [orjson.loads(line) for line in log.read_text().splitlines() if '"record":"operation"' in line]
+    assert [(r["action"], r["result"], r["source"]) for r in records] == [("reload", "ok", "signal")]
+    assert "Restarting celery worker" not in log.read_text()

@@ -45,6 +45,7 @@ from switchboard.providers.base import Adapter
 from switchboard.providers.registry import adapter_class
 from switchboard.redact import register_secret
 from switchboard.resilience.breaker import Breakers, MemoryBreakers
+from switchboard.resilience.endpoints import EndpointBreakers
 from switchboard.resilience.redis_breakers import RedisBreakers
 from switchboard.resilience.retry import RetryPolicy
 from switchboard.routing.router import Router
@@ -108,6 +109,7 @@ class Runtime:
         targets = sorted(t.key for t in config.all_targets())
         self.breakers: Breakers = (RedisBreakers(self.redis, config.breaker, targets) if self.redis is not None
                                    else MemoryBreakers(config.breaker))
+        self.endpoints = EndpointBreakers(self.breakers)
         self.holds = TargetHolds(self.redis)
         self.recent = RecentAttempts()
         register_secret(settings.admin_key)
@@ -163,7 +165,8 @@ class Runtime:
         targets = Targets(config)
         router = Router(config, Services(classifier=classifier))
         engine = Engine(adapters, self.breakers, RetryPolicy.from_config(config.retry), targets, self.session,
-                        self.telemetry, config.default_max_tokens, config.timeouts.attempt_s, self.holds)
+                        self.telemetry, config.default_max_tokens, config.timeouts.attempt_s, self.holds,
+                        self.endpoints)
         flow = Flow(config, router, engine, recorders, self.cache, self.limiter)
         return _Built(config, adapters, specs, classifier, targets, router, engine, flow,
                       PipelineRunner(config, flow))
@@ -179,6 +182,7 @@ class Runtime:
         self.engine = built.engine
         self.flow = built.flow
         self.pipelines = built.pipelines
+        self.endpoints.track([adapter.host for adapter in built.adapters.values()])
 
     # -- reload --------------------------------------------------------------------------------------
     async def reload(self, source: str, by: str | None = None) -> dict[str, Any]:
@@ -202,13 +206,14 @@ class Runtime:
                 raise self._refused(source, by, f"{path}: {type(error).__name__}: {error}", None) from None
             old = self.config
             changed = changed_sections(old, config)
-            needed = restart_needed(self._started_with, config, changed)
+            needed = restart_needed(self._started_with, config)
             self._install(built)
             self.generation += 1
-            self.breakers.reconfigure(config.breaker, sorted(t.key for t in config.all_targets()))  # type: ignore[attr-defined]
+            self.breakers.reconfigure(config.breaker, sorted(t.key for t in config.all_targets()))
             if config.log_level != old.log_level:
                 logs.configure(config.log_level)
             await self._start_embedded()
+            self.endpoints.track([adapter.host for adapter in self.adapters.values()])
         metrics.CONFIG_RELOADS.labels("ok").inc()
         write_operation("reload", target=None, result="ok", source=source, by=by, file=str(path),
                         generation=self.generation, changed=changed, restart_needed=needed, reason=None)
@@ -238,7 +243,8 @@ class Runtime:
             self._background.append(asyncio.create_task(
                 self._secret_keys.refresh_forever(self.settings.secret_refresh_s, self._use_keys)))
         await self._start_embedded()
-        for component in (self.keys, self.cache, self.holds):
+        self.endpoints.track([adapter.host for adapter in self.adapters.values()])  # the embedded model's too
+        for component in (self.keys, self.cache, self.holds, self.endpoints):
             start = getattr(component, "start", None)
             if start is not None:
                 await start()
@@ -273,7 +279,7 @@ class Runtime:
         for task in self._background:
             task.cancel()
         self._background.clear()
-        for component in (self.holds, self.cache, self.keys):
+        for component in (self.endpoints, self.holds, self.cache, self.keys):
             stop = getattr(component, "close", None)
             if stop is not None:
                 await stop()
@@ -297,18 +303,19 @@ class Runtime:
     # -- health and operations ---------------------------------------------------------------------
     async def target_states(self, recent: bool = False) -> list[dict[str, Any]]:
         """Every target: reachable at all, an operator's hold, its breaker (and this replica's recent attempts)."""
-        return await status.target_states(self.config, self.adapters, self.breakers, self.holds,
+        return await status.target_states(self.config, self.adapters, self.breakers, self.endpoints, self.holds,
                                           self.recent if recent else None)
 
     async def readiness(self) -> dict[str, str]:
-        """Each target's state: `ready`, `no_key`, `unavailable`, `drained`, `forced_open`, `forced_closed`, or
-        the breaker's (`breaker_open`, `breaker_half_open`)."""
+        """Each target's state: `ready`, `no_key`, `unavailable`, `drained`, `forced_open`, `forced_closed`, its
+        endpoint's breaker (`endpoint_open`, `endpoint_half_open`) or its own (`breaker_open`, ...)."""
         return {row["target"]: row["state"] for row in await self.target_states()}
 
     async def scrape(self) -> None:
         """Set the gauges read at scrape time (breakers, drains, Redis, jobs, budgets)."""
         jobs = self.jobs
-        await gauges.update(self.config, self.limits, self.breakers, self.holds, self.redis, QUEUE,
+        await gauges.update(self.config, self.limits, self.adapters, self.breakers, self.endpoints, self.holds,
+                            self.redis, QUEUE,
                             (lambda: jobs.running(self.settings.job_visibility_s)) if jobs is not None else None)
 
     async def dependencies(self) -> dict[str, str]:

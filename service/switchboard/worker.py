@@ -6,7 +6,9 @@ job it takes ends `succeeded` or `failed` (with the error and every attempt), an
 when a job starts and one when it ends.
 
 SIGHUP reloads the config (instead of Celery's restart): the main process passes the signal on to its pool
-processes, and each reloads before its next job; a job in flight keeps the config it started with.
+processes, and each reloads before its next job; a job in flight keeps the config it started with. (A pool
+process listens from its first job on, since billiard resets its signal handlers after Celery's initialiser;
+one that gets SIGHUP before that is replaced, and the new one reads the config afresh.)
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from typing import Any
 
@@ -40,6 +43,8 @@ class _Worker:
     @classmethod
     def run(cls, job_id: str) -> str:
         if cls.loop is None:
+            if threading.current_thread() is threading.main_thread():  # prefork and solo: this process's jobs
+                signal.signal(signal.SIGHUP, _ask_reload)
             cls.loop = asyncio.new_event_loop()
         return cls.loop.run_until_complete(cls._run(job_id))
 
@@ -57,9 +62,12 @@ class _Worker:
             if runtime.jobs is None:
                 raise RuntimeError("REDIS_URL is not set")
             cls.runtime = runtime
-        elif cls.reload_asked:
-            cls.reload_asked = False
-            await cls.runtime.reload_quietly("signal")
+            cls.reload_asked = False  # it has just read the config
+        else:
+            if cls.reload_asked:
+                cls.reload_asked = False
+                await cls.runtime.reload_quietly("signal")
+            await cls.runtime.holds.refresh()  # the loop slept between jobs: the drains in force now
         assert cls.runtime.jobs is not None
         return await run_job(cls.runtime, cls.runtime.jobs, job_id)
 
@@ -124,15 +132,10 @@ def _ask_reload(*_: Any) -> None:
     _Worker.reload_asked = True
 
 
-@signals.worker_process_init.connect
-def _pool_process_started(**_: Any) -> None:
-    signal.signal(signal.SIGHUP, _ask_reload)  # Celery resets SIGHUP to its default (exit) in pool processes
-
-
 @signals.worker_ready.connect
 def _worker_ready(sender: Any = None, **_: Any) -> None:
     """Replace Celery's SIGHUP handler (restart the worker) in the main process: pass the signal on to the pool
-    processes, and reload here too (the solo and threads pools run jobs in this process)."""
+    processes, and reload here too (the threads pool runs jobs in this process)."""
 
     def on_hup(*_: Any) -> None:
         _ask_reload()

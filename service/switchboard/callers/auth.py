@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 
 from switchboard.callers.keys import KeyRecord, digest, pepper, split
+from switchboard.callers.request_ids import RequestIds
 from switchboard.callers.store import KeyStore, StoreUnavailable
 from switchboard.config import ConfigError, GatewayConfig
 from switchboard.core.caller import ADMIN_TENANT, ANONYMOUS, Caller
@@ -44,6 +45,7 @@ class Authenticator:
                             max_in_flight=admin_limits.max_in_flight)
         self._tiers = config.tiers
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
+        self.ids = RequestIds()  # our request ids, tagged with the tenant they were made for
         if settings.admin_key:
             self.use_admin_key(settings.admin_key)
 
@@ -52,6 +54,7 @@ class Authenticator:
         register_secret(key)
         self._admin_key = key
         self._pepper = pepper(key)
+        self.ids = RequestIds(self._pepper)
 
     @property
     def pepper(self) -> bytes | None:

@@ -1,5 +1,6 @@
 """What the commands that operate a running gateway share: its URL (`--url`, `$SWITCHBOARD_URL`), the admin key
-(`$SWITCHBOARD_ADMIN_KEY`, never a flag: flags show in `ps`), and one call to its admin JSON API."""
+(`$SWITCHBOARD_ADMIN_KEY`, or read from Secrets Manager with `$SWITCHBOARD_ADMIN_KEY_SECRET_ARN` as a router pod
+has it; never a flag: flags show in `ps`), and one call to its admin JSON API."""
 
 from __future__ import annotations
 
@@ -19,11 +20,7 @@ def call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -
     """One admin API call; the gateway's own error message (and field) on failure, exit status 1."""
     import httpx
 
-    from switchboard.settings import ADMIN_KEY_ENV
-
-    key = os.environ.get(ADMIN_KEY_ENV)
-    if not key:
-        raise fail(f"set {ADMIN_KEY_ENV} to the gateway's admin key (the admin API needs it)")
+    key = _admin_key()
     try:
         response = httpx.request(method, url.rstrip("/") + path, json=body, timeout=30,
                                  headers={"authorization": f"Bearer {key}"})
@@ -40,3 +37,24 @@ def call(url: str, method: str, path: str, body: dict[str, Any] | None = None) -
         field = f" (field: {error['field']})" if error.get("field") else ""
         raise fail(f"{response.status_code} {error.get('code', 'error')}: {words}{field}", 1)
     return data
+
+
+def _admin_key() -> str:
+    from switchboard.settings import ADMIN_KEY_ARN_ENV, ADMIN_KEY_ENV
+
+    key = os.environ.get(ADMIN_KEY_ENV)
+    if key:
+        return key
+    arn = os.environ.get(ADMIN_KEY_ARN_ENV)
+    if not arn:
+        raise fail(f"set {ADMIN_KEY_ENV} to the gateway's admin key (the admin API needs it), or "
+                   f"{ADMIN_KEY_ARN_ENV} to its secret in Secrets Manager")
+    from switchboard.secrets_manager import SecretKeys
+
+    try:
+        found = SecretKeys({ADMIN_KEY_ENV: arn}).fetch()
+    except ValueError as error:
+        raise fail(f"{ADMIN_KEY_ARN_ENV}: {error}") from None
+    if ADMIN_KEY_ENV not in found:
+        raise fail(f"cannot read the admin key from Secrets Manager ({ADMIN_KEY_ARN_ENV}): check AWS credentials", 1)
+    return found[ADMIN_KEY_ENV]

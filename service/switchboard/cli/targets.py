@@ -121,9 +121,9 @@ def list_targets(
     widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
     for r in rows:
         typer.echo("  ".join(str(c).ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5])
-    down = [e for e in data["endpoints"] if e["state"] != "ok" or e["connection_failures"]]
+    down = [e for e in data["endpoints"] if e["breaker"] != "closed" or e["connection_failures"]]
     for endpoint in down:
-        typer.echo(f"endpoint {endpoint['host']} ({', '.join(endpoint['providers'])}): {endpoint['state']}, "
+        typer.echo(f"endpoint {endpoint['host']} ({', '.join(endpoint['providers'])}): breaker {endpoint['breaker']}, "
                    f"{endpoint['connection_failures']} connection failures recently "
                    f"(last {endpoint['last_connection_failure'] or '-'})")
     window = data["targets"][0]["recent"]["window_s"] if data["targets"] else 0

@@ -46,6 +46,7 @@ CODES: dict[str, str] = {
     "unknown_job": "no such job (or not this tenant's)",
     "unknown_key": "no such API key",
     "unknown_request": "no such request (or not this tenant's)",
+    "unknown_response": "no such stored response (unknown, expired, or not this tenant's)",
     "idempotency_key_reused": "this Idempotency-Key was used for a different request",
     "idempotency_conflict": "the job this Idempotency-Key named has expired",
     "rate_limited": "over a requests- or tokens-per-minute limit; retry after Retry-After",

@@ -20,6 +20,7 @@ CHARS_PER_TOKEN = 4  # the usual rule of thumb; only for estimates (context wind
 # speak (Anthropic's 1.15 megapixel cap, OpenAI's high detail at 1,105 for 1024x1024), so 2,000 is a bound.
 TOKENS_PER_MESSAGE = 8
 TOKENS_PER_IMAGE = 2000
+PART_SEPARATOR = "\n"  # between text parts, where a protocol takes a single string
 
 
 @dataclass(slots=True)
@@ -60,12 +61,13 @@ class Message:
     name: str | None = None
 
     def text(self) -> str:
-        """The text of the message (image parts left out)."""
+        """The text of the message (image parts left out), parts joined by PART_SEPARATOR: for a protocol
+        that takes one string where the client sent parts ("Say" + "again" is not "Sayagain")."""
         if self.content is None:
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text for part in self.content if isinstance(part, TextPart))
+        return PART_SEPARATOR.join(part.text for part in self.content if isinstance(part, TextPart))
 
     def parts(self) -> list[Part]:
         if self.content is None:
@@ -113,6 +115,7 @@ class Request:
     logit_bias: dict[str, float] | None = None
     user: str | None = None
     reasoning_effort: str | None = None
+    reasoning_budget: int | None = None  # an explicit thinking budget in tokens (Anthropic clients), with its effort
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
@@ -199,7 +202,7 @@ class Request:
             changes["logit_bias"] = None
             names.append("logit_bias")
         if Capability.REASONING in capabilities:
-            changes["reasoning_effort"] = None
+            changes.update(reasoning_effort=None, reasoning_budget=None)
             names.append("reasoning_effort")
         if Capability.LOGPROBS in capabilities:
             changes.update(logprobs=False, top_logprobs=None)
@@ -218,9 +221,17 @@ class EmbeddingRequest:
     metadata: dict[str, Any] | None = None
     timeout_s: float | None = None
     dropped: list[str] = field(default_factory=list)  # fields the client sent that were not used
+    tokens: list[list[int]] | None = None  # token arrays instead of `inputs` (OpenAI clients' tiktoken ids)
+
+    def count(self) -> int:
+        return len(self.tokens) if self.tokens is not None else len(self.inputs)
 
     def estimated_input_tokens(self) -> int:
+        if self.tokens is not None:
+            return sum(len(ids) for ids in self.tokens)
         return -(-sum(len(text) for text in self.inputs) // CHARS_PER_TOKEN)
 
     def input_token_bound(self) -> int:
+        if self.tokens is not None:
+            return sum(len(ids) for ids in self.tokens)
         return sum(len(text.encode()) for text in self.inputs)

@@ -40,10 +40,6 @@ class Targets:
                     max_output_tokens=settings.max_output_tokens,
                 )
 
-    def names(self) -> list[str]:
-        """Every `provider:model` the config declares."""
-        return list(self._specs)
-
     def spec(self, target: TargetRef) -> TargetSpec:
         return self._specs[target.key]
 

@@ -122,6 +122,7 @@ class App:
             shape = endpoint.errors
             headers = header_map(scope)
             ctx.caller = await self._caller(headers, path, scope["method"], endpoint.public)
+            ctx.id = self.runtime.auth.ids.new(ctx.caller.tenant)  # a request of this tenant's (POST /feedback)
             scope["path_params"] = params
             await self._admitted(endpoint, scope, receive, send, ctx, headers)
         except GatewayError as error:
@@ -201,8 +202,8 @@ class App:
                 "targets": {row["target"]: row["state"] for row in rows},
                 "holds": [hold.public() for hold in self.runtime.holds.active()],
                 "endpoints": endpoints(rows), "dependencies": dependencies, "in_flight": self.in_flight,
-                "config_generation": self.runtime.generation, "max_in_flight": self.max_in_flight,
-                "saturated": self.in_flight >= self.max_in_flight}
+                "max_in_flight": self.max_in_flight, "saturated": self.in_flight >= self.max_in_flight,
+                "config_generation": self.runtime.generation}
         await send_body(send, 200 if status == "ready" else 503, orjson.dumps(body),
                         encode_headers({"x-request-id": ctx.echo_id}))
 

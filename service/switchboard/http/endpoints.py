@@ -17,7 +17,18 @@ from switchboard.callers.admin import KeySpec
 from switchboard.core.context import RequestContext
 from switchboard.core.errors import GatewayError
 from switchboard.core.response import CompletionResponse, DecideResponse, PipelineResult
-from switchboard.http import admin, anthropic, complete, console, observe, openai, operations, pipelines
+from switchboard.http import (
+    admin,
+    anthropic,
+    complete,
+    console,
+    feedback,
+    observe,
+    openai,
+    operations,
+    pipelines,
+    responses,
+)
 from switchboard.http.anthropic import MessagesRequest
 from switchboard.http.asgi import Receive, Scope, Send, encode_headers, send_body
 from switchboard.http.doors import ErrorShape, shape_of
@@ -26,6 +37,7 @@ from switchboard.http.openai import ChatCompletionRequest, CompletionRequest, Em
 from switchboard.http.openapi import document
 from switchboard.http.operations import DrainRequest, ForceRequest, RestoreRequest
 from switchboard.http.pipelines import PipelineRequest
+from switchboard.operations.feedback import Feedback
 from switchboard.schema import CompleteRequest
 from switchboard.wiring import Runtime
 
@@ -117,11 +129,14 @@ ENDPOINTS: list[Endpoint] = [
              "Answer a request (the standard response)", body=CompleteRequest, answer=CompletionResponse),
     Endpoint("POST", "/decide", complete.DecideDoor(),
              "The route a request would take, calling no provider", body=CompleteRequest, answer=DecideResponse),
+    Endpoint("POST", "/feedback", feedback.FeedbackDoor(), "Rate one of your own answers (a score or thumbs)",
+             body=Feedback, status=202),
     Endpoint("POST", "/v1/chat/completions", openai.ChatDoor(),
              "OpenAI Chat Completions", body=ChatCompletionRequest),
     Endpoint("POST", "/v1/completions", openai.CompletionsDoor(),
              "OpenAI legacy Completions", body=CompletionRequest),
     Endpoint("POST", "/v1/embeddings", openai.EmbeddingsDoor(), "OpenAI Embeddings", body=EmbeddingsBody),
+    Endpoint("POST", "/v1/responses", responses.ResponsesDoor(), "OpenAI Responses", body=responses.ResponsesRequest),
     Endpoint("POST", "/v1/messages", anthropic.MessagesDoor(), "Anthropic Messages", body=MessagesRequest),
     Endpoint("POST", "/v1/messages/count_tokens", anthropic.CountTokensDoor(),
              "Anthropic token count (estimated)", body=MessagesRequest),

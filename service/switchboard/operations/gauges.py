@@ -3,23 +3,31 @@ queue, tenants' budgets. A scrape comes every 15-30 s; these reads never run on 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from switchboard.config import GatewayConfig, LimitsConfig
 from switchboard.core.hold import Holds
-from switchboard.resilience.breaker import Breakers
+from switchboard.providers.base import Adapter
+from switchboard.resilience.breaker import Breakers, BreakerState
+from switchboard.resilience.endpoints import EndpointBreakers
 from switchboard.telemetry import metrics
 
 
-async def update(config: GatewayConfig, limits: LimitsConfig, breakers: Breakers, holds: Holds,
-                 redis: aioredis.Redis | None, queue: str,
+async def update(config: GatewayConfig, limits: LimitsConfig, adapters: Mapping[str, Adapter], breakers: Breakers,
+                 endpoints: EndpointBreakers, holds: Holds, redis: aioredis.Redis | None, queue: str,
                  running: Callable[[], Awaitable[int]] | None) -> None:
-    """Set every scrape-time gauge. `queue`: the job queue's Redis list; `running`: counts jobs running."""
-    for target, state in (await breakers.states()).items():
-        metrics.BREAKER_STATE.labels(target).set(metrics.BREAKER_VALUES[state.value])
+    """Set every scrape-time gauge. `queue`: the job queue's Redis list; `running`: counts jobs running.
+    A target's breaker state is the worse of its own and its endpoint's (a dead host stops all its models)."""
+    states = await breakers.states()
+    hosts = await endpoints.states()
+    for target in config.all_targets():
+        own = states.get(target.key, BreakerState.CLOSED)
+        host = hosts.get(adapters[target.provider].host or "", BreakerState.CLOSED)
+        value = max(metrics.BREAKER_VALUES[own.value], metrics.BREAKER_VALUES[host.value])
+        metrics.BREAKER_STATE.labels(target.key).set(value)
     drained = {}
     for target in config.all_targets():
         hold = holds.of(target)

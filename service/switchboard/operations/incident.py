@@ -42,6 +42,7 @@ class TargetStory:
     first_breaker_open: datetime | None = None
     last_breaker_open: datetime | None = None
     breaker_skips: int = 0
+    skipped_for_endpoint: str | None = None  # the host whose breaker turned it away, when it was the endpoint's
     drained: int = 0  # attempts skipped as drained
     held: list[tuple[datetime, datetime | None, str]] = field(default_factory=list)  # (from, to, action)
     recovered: datetime | None = None  # first `ok` after the errors (and after it was put back)
@@ -136,7 +137,8 @@ class Incident:
             events.append((story.first_error, story.target, f"errors begin ({kinds}" + (f"; {hosts}" if hosts
                                                                                           else "") + ")"))
             if story.first_breaker_open is not None:
-                events.append((story.first_breaker_open, story.target, "breaker open: requests skip it"))
+                whose = f"its endpoint {story.skipped_for_endpoint}'s breaker" if story.skipped_for_endpoint else "breaker"
+                events.append((story.first_breaker_open, story.target, f"{whose} open: requests skip it"))
             events.append((story.last_error, story.target, f"last error ({story.errors} in all)"))
             if story.recovered is not None:
                 events.append((story.recovered, story.target, "answers again"))
@@ -188,9 +190,12 @@ def _request(incident: Incident, end: datetime, record: dict[str, Any], prices: 
             story.drained += 1
         if outcome == Outcome.CIRCUIT_OPEN.value:
             story.breaker_skips += 1
-            if not str(step.get("detail", "")).startswith("breaker forced open"):
+            detail = str(step.get("detail", ""))
+            if not detail.startswith("breaker forced open"):
                 story.first_breaker_open = story.first_breaker_open or at
                 story.last_breaker_open = at
+            if detail.startswith("endpoint "):
+                story.skipped_for_endpoint = detail.split(" ", 2)[1]
         if outcome in ERRORS:
             met_error = True
             story.errors += 1

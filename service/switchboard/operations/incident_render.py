@@ -22,7 +22,7 @@ def _span(start: datetime | None, end: datetime | None) -> str:
         return "-"
     if end is None:
         return f"{clock(start)} → ongoing"
-    seconds = int((end - start).total_seconds())
+    seconds = round((end - start).total_seconds())
     return f"{clock(start)} → {clock(end)} ({seconds // 60}m {seconds % 60}s)"
 
 
@@ -143,9 +143,9 @@ def render_markdown(incident: Incident) -> str:
            "", "## Response", ""]
     if drains:
         first = drains[0]
-        md.append(f"- First mitigation: {describe_operation(first)} at {first['timestamp']} "
+        md.append(f"- First mitigation: {describe_operation(first)} at {clock(_at(first))} "
                   f"(time to mitigate from the first error: {_since(began, first)}).")
-    md += [f"- {op['timestamp']}: {op.get('target') or 'config'}: {describe_operation(op)}" for op in incident.operations]
+    md += [f"- {clock(_at(op))}: {op.get('target') or 'config'}: {describe_operation(op)}" for op in incident.operations]
     md += ["- Failovers (where traffic went):", *[f"  - {line.strip()}" for line in _failovers(incident)],
            "- _What worked, what was slow, what was confusing._", "", "## Root cause", ""]
     if hosts:

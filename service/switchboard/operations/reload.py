@@ -19,9 +19,10 @@ def changed_sections(old: GatewayConfig, new: GatewayConfig) -> list[str]:
     return sorted(name for name in set(before) | set(after) if before.get(name) != after.get(name))
 
 
-def restart_needed(old: GatewayConfig, new: GatewayConfig, changed: list[str]) -> list[str]:
-    """The changed settings this reload could not apply (the running process keeps the old values)."""
-    needed = [name for name in changed if name in NEEDS_RESTART]
-    if old.timeouts.connect_s != new.timeouts.connect_s:
+def restart_needed(started: GatewayConfig, new: GatewayConfig) -> list[str]:
+    """The settings in `new` that differ from what the process started with and that only a restart applies
+    (the running process keeps the values it started with)."""
+    needed = [name for name in changed_sections(started, new) if name in NEEDS_RESTART]
+    if started.timeouts.connect_s != new.timeouts.connect_s:
         needed.append("timeouts.connect_s")
     return needed

@@ -1,6 +1,6 @@
 """Every target's state in one view, for `/readyz`, `GET /admin/targets` and the start-up line: reachable at
-all (a base URL, a key), an operator's hold, its breaker, and this replica's recent attempts; and per
-endpoint (host), whether every target behind it has its breaker open.
+all (a base URL, a key), an operator's hold, its endpoint's breaker and its own, and this replica's recent
+attempts; and per endpoint (host), its breaker and the connection-level failures this replica saw.
 """
 
 from __future__ import annotations
@@ -14,17 +14,21 @@ from switchboard.core.hold import Holds
 from switchboard.operations.recent import RecentAttempts
 from switchboard.providers.base import Adapter
 from switchboard.resilience.breaker import Breakers, BreakerState
+from switchboard.resilience.endpoints import EndpointBreakers
 
 USABLE = frozenset({"ready", "forced_closed"})  # states in which a target takes traffic
 
 
 async def target_states(config: GatewayConfig, adapters: Mapping[str, Adapter], breakers: Breakers,
-                        holds: Holds, recent: RecentAttempts | None = None) -> list[dict[str, Any]]:
+                        endpoints: EndpointBreakers, holds: Holds,
+                        recent: RecentAttempts | None = None) -> list[dict[str, Any]]:
     breaker_states = await breakers.states()
+    endpoint_states = await endpoints.states()
     rows = []
     for target in config.all_targets():
         adapter = adapters[target.provider]
         breaker = breaker_states.get(target.key, BreakerState.CLOSED)
+        endpoint = endpoint_states.get(adapter.host or "", BreakerState.CLOSED)
         hold = holds.of(target)
         if adapter.base_url is None:
             state = "unavailable"
@@ -34,11 +38,13 @@ async def target_states(config: GatewayConfig, adapters: Mapping[str, Adapter], 
             state = "drained"
         elif hold is not None:
             state = "forced_open" if hold.action == "force_open" else "forced_closed"
+        elif endpoint is not BreakerState.CLOSED:
+            state = f"endpoint_{endpoint}"
         else:
             state = "ready" if breaker is BreakerState.CLOSED else f"breaker_{breaker}"
         row: dict[str, Any] = {"target": target.key, "provider": target.provider, "model": target.model,
                                "host": adapter.host, "state": state, "breaker": breaker.value,
-                               "hold": hold.public() if hold is not None else None}
+                               "endpoint": endpoint.value, "hold": hold.public() if hold is not None else None}
         if recent is not None:
             row["recent"] = recent.summary(target.key)
         rows.append(row)
@@ -46,22 +52,19 @@ async def target_states(config: GatewayConfig, adapters: Mapping[str, Adapter], 
 
 
 def endpoints(rows: list[dict[str, Any]], recent: RecentAttempts | None = None) -> list[dict[str, Any]]:
-    """Per host: its providers, how many of its targets have a breaker not closed (`open`), and its `state`:
-    `all_open` (connection-level failures open every target behind a host together), `some_open` or `ok`;
-    with this replica's connection-level failures in the recent window."""
+    """Per host: its providers and targets, its breaker (`closed`, `open`, `half_open`), and the connection-level
+    failures this replica saw in the recent window."""
     failures = recent.connection_failures() if recent is not None else {}
     hosts: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row["host"] is None:
             continue
-        entry = hosts.setdefault(row["host"], {"host": row["host"], "providers": [], "targets": 0, "open": 0})
+        entry = hosts.setdefault(row["host"], {"host": row["host"], "providers": [], "targets": 0,
+                                               "breaker": row["endpoint"]})
         if row["provider"] not in entry["providers"]:
             entry["providers"].append(row["provider"])
         entry["targets"] += 1
-        entry["open"] += row["breaker"] != BreakerState.CLOSED.value
     for entry in hosts.values():
-        entry["state"] = ("all_open" if entry["open"] == entry["targets"] else "some_open" if entry["open"]
-                          else "ok")
         seen = failures.get(entry["host"])
         entry["connection_failures"] = seen["failures"] if seen else 0
         entry["last_connection_failure"] = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seen["last"]))

@@ -17,7 +17,7 @@ import email.utils
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import aiohttp
@@ -173,6 +173,19 @@ class Adapter:
 
     def stream_parser(self, call: ProviderCall) -> StreamParser:
         raise NotImplementedError
+
+    def unsent(self, call: ProviderCall) -> list[str]:
+        """The parameters of `call` this protocol (or this model) cannot express, so `body` leaves out: each is
+        listed in the response's `dropped`, never dropped silently. `body` and this share their helpers."""
+        return []
+
+    def prepared(self, call: ProviderCall) -> ProviderCall:
+        """`call` with what `unsent` leaves out added to its request's `dropped` (a copy: the next target of
+        the chain starts again from the request the client sent)."""
+        unsent = [name for name in self.unsent(call) if name not in call.request.dropped]
+        if not unsent:
+            return call
+        return replace(call, request=replace(call.request, dropped=[*call.request.dropped, *unsent]))
 
     def cannot_serve(self, request: Request) -> list[str]:
         """Combinations this protocol refuses although each part is a capability it has (skipped as

@@ -87,6 +87,9 @@ class Breakers(Protocol):
 
     async def states(self) -> dict[str, BreakerState]: ...
 
+    def reconfigure(self, config: BreakerConfig, targets: list[str]) -> None:
+        """A reloaded config's threshold and cooldown, and the targets whose states are reported."""
+
 
 class MemoryBreakers:
     """One process's breakers (no REDIS_URL)."""

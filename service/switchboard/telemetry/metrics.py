@@ -56,6 +56,10 @@ HEDGES = Counter("switchboard_hedges", "Hedged attempts started, by the provider
 BREAKER_STATE = Gauge("switchboard_breaker_state", "Circuit breaker per target: 0 closed, 1 half-open, 2 open.",
                       ["target"], multiprocess_mode="max")
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+FEEDBACK = Counter("switchboard_feedback", "Feedback on answers, by kind (up, down, score) and tenant.",
+                   ["kind", "tenant"])
+FEEDBACK_SCORE = Histogram("switchboard_feedback_score", "Feedback ratings, 0 to 1 (thumbs: 0 or 1).",
+                           buckets=(0.1, 0.25, 0.5, 0.75, 0.9, 1.0))
 ENDPOINT_FAILURES = Counter("switchboard_endpoint_failures", "Connection-level failures (refused, DNS, TLS, reset "
                             "before any byte), once per attempt, by the endpoint's provider and host.",
                             ["provider", "host", "outcome"])
