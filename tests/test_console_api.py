@@ -212,7 +212,7 @@ def test_recent_requests_overview_and_routes_follow_what_the_requests_did(consol
     assert totals["spend_usd"] == pytest.approx(records[1]["cost_usd"] + records[2]["cost_usd"])
     assert set(totals["spend_by_tenant"]) == {"acme"} and totals["p50_ms"] is not None
     assert totals["strong_share"] == 1.0  # gpt-5.4 and claude-sonnet-4-6: both strong against the baseline
-    assert overview["strong"]["baseline"] == "anthropic:claude-sonnet-4-6"
+    assert overview["strong"]["baseline"] == "anthropic/claude-sonnet-4-6"
     series = overview["series"]
     assert len(series["time"]) == 60 and sum(series["requests"]) == 3
     assert overview["live"]["rps"] > 0

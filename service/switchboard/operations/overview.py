@@ -7,10 +7,10 @@ log-scale histogram per minute (one bisect), so percentiles over any window are 
 a bucket (about 12%). Prices are applied when an operator reads, with the config in force: per target the
 minute keeps tokens and cost, and cost is linear in tokens.
 
-Strong and cheap, and the savings, until the savings report (issue 23) offers its own: the baseline is the
-strongest chat target of the untiered routes (the highest output price), a target is "strong" when its output
-price is at least half the baseline's, and "saved by routing" is what the same tokens would have cost on the
-baseline minus what they cost (estimated; cache hits count under "saved by the cache" instead).
+Strong and cheap, and the savings, as the savings report (`operations/savings.py`) counts them, with its
+`Pricer`: the baseline is the strongest target of the default routes, a target is "strong" when its output price
+is at least half the baseline's, and "saved by routing" is what the same tokens would have cost on the baseline
+minus what they cost (estimated; cache hits count under "saved by the cache" instead).
 """
 
 from __future__ import annotations
@@ -22,13 +22,11 @@ from typing import Any, Protocol
 
 from switchboard.config import GatewayConfig
 from switchboard.core.response import Usage
-from switchboard.core.target import TargetRef
-from switchboard.pricing import cost_usd
+from switchboard.operations.savings import STRONG_FRACTION, Pricer
 
 MINUTES = 60
 # Latency bucket bounds in ms: 1 ms to about 10 minutes, each 1.25 times the last.
 BOUNDS: tuple[float, ...] = tuple(round(1.25 ** i, 3) for i in range(int(math.log(600_000, 1.25)) + 2))
-STRONG_SHARE_OF_BASELINE = 0.5
 TOP_TENANTS = 8
 HITS = ("hit", "semantic-hit")
 
@@ -136,7 +134,7 @@ class Overview:
         by_start = {m.start: m for m in self._minutes if m.start >= first}
         starts = list(range(first, first + window_s, 60))
         minutes = [by_start.get(start) or Minute(start) for start in starts]
-        pricing = Pricing(config)
+        pricing = Pricer(config)
         tenants = _top_tenants(minutes)
         providers = sorted({key.split(":", 1)[0] for m in minutes for key in m.targets})
         series: dict[str, Any] = {"time": starts, "requests": [], "failed": [], "refused": [], "shed": [],
@@ -157,47 +155,14 @@ class Overview:
                          else minute.tenants.get(tenant, 0.0))
                 series["spend_by_tenant"][tenant].append(round(spent, 10))
         return {"window_s": window_s, "totals": _totals(minutes, pricing), "last_5m": _totals(minutes[-5:], pricing),
-                "series": series, "strong": pricing.describe()}
+                "series": series, "strong": _describe(pricing)}
 
 
-class Pricing:
-    """Strong or cheap, and the baseline's price, for the config in force."""
-
-    def __init__(self, config: GatewayConfig) -> None:
-        self.config = config
-        untiered = [*(route.targets for route in config.routes.values()), config.default_route.targets]
-        chat = {t.key: t for chain in untiered for t in chain}
-        self.baseline: TargetRef | None = max(
-            chat.values(), key=lambda t: (config.price(t.provider, t.model).output,
-                                          config.price(t.provider, t.model).input), default=None)
-        base = config.price(self.baseline.provider, self.baseline.model) if self.baseline is not None else None
-        self.baseline_price = base
-        self._strong: dict[str, bool] = {}
-
-    def strong(self, key: str) -> bool:
-        known = self._strong.get(key)
-        if known is None:
-            provider, _, model = key.partition(":")
-            try:
-                price = self.config.price(provider, model)
-            except (KeyError, AssertionError):  # a target a reload removed
-                price = None
-            base = self.baseline_price
-            known = bool(price and base and price.output >= STRONG_SHARE_OF_BASELINE * base.output)
-            self._strong[key] = known
-        return known
-
-    def baseline_cost(self, seen: list[float]) -> float:
-        if self.baseline_price is None:
-            return 0.0
-        return cost_usd(self.baseline_price, Usage(input_tokens=int(seen[2]), output_tokens=int(seen[3]),
-                                                   cached_tokens=int(seen[4])))
-
-    def describe(self) -> dict[str, Any]:
-        return {"baseline": self.baseline.key if self.baseline is not None else None,
-                "rule": f"strong: a chat target whose output price is at least {STRONG_SHARE_OF_BASELINE:g} of "
-                        "the baseline's (the strongest target of the untiered routes)",
-                "estimated": True}
+def _describe(pricing: Pricer) -> dict[str, Any]:
+    return {"baseline": pricing.baseline,
+            "rule": f"strong: a chat target whose output price is at least {STRONG_FRACTION:g} of the baseline's "
+                    "(the strongest target of the default routes), as in the savings report",
+            "estimated": True}
 
 
 def _percentile(histogram: list[int], total: int, share: float) -> float | None:
@@ -212,7 +177,7 @@ def _percentile(histogram: list[int], total: int, share: float) -> float | None:
     return BOUNDS[-1]
 
 
-def _totals(minutes: list[Minute], pricing: Pricing) -> dict[str, Any]:
+def _totals(minutes: list[Minute], pricing: Pricer) -> dict[str, Any]:
     requests = sum(m.requests for m in minutes)
     failed = sum(m.failed for m in minutes)
     lookups = sum(m.lookups for m in minutes)
@@ -231,7 +196,8 @@ def _totals(minutes: list[Minute], pricing: Pricing) -> dict[str, Any]:
             if seen[5]:
                 chat += seen[0]
                 strong += seen[0] if pricing.strong(key) else 0
-                baseline += pricing.baseline_cost(seen)
+                baseline += pricing.baseline_cost(Usage(input_tokens=int(seen[2]), output_tokens=int(seen[3]),
+                                                        cached_tokens=int(seen[4])))
                 actual += seen[1]
     tenant_spend: dict[str, float] = {}
     for minute in minutes:
