@@ -27,6 +27,7 @@ run: $(STAMP)
 test: $(STAMP)
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 	@{ command -v promtool && command -v prometheus; } >/dev/null || { apt-get update -qq && apt-get install -y -qq prometheus; }
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }
 	$(BIN)/python -m pytest
 
 # Each benchmark measures side by side in one run (see bench/*.py); `make soak` is the long chaos run.
@@ -41,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/overload.py
 	$(BIN)/python bench/router_eval.py
 	$(BIN)/python bench/semantic_threshold.py
+	$(BIN)/python bench/console.py
 
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py --requests 100000

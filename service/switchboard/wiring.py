@@ -36,6 +36,7 @@ from switchboard.logs import log
 from switchboard.operations import gauges, status
 from switchboard.operations.holds import TargetHolds
 from switchboard.operations.recent import RecentAttempts
+from switchboard.operations.recent_records import RecentRecords
 from switchboard.operations.records import write_operation
 from switchboard.operations.reload import changed_sections, restart_needed
 from switchboard.pipelines.jobs import QUEUE, JobStore
@@ -121,6 +122,8 @@ class Runtime:
         self._started_with = config
         self._install(self._build(config, self._adapters(config, {}), _load_classifier(config),
                                   [self.telemetry, self.recent]))
+        self.recent_records = RecentRecords()  # the console's live tail and overview (a reload keeps it)
+        self.flow.subscribe(self.recent_records)
         self.generation = 1  # the config's; each successful reload adds one
         self._reloading = asyncio.Lock()
         key_envs = [p.key_env for p in config.providers.values() if p.key_env] + [ADMIN_KEY_ENV]

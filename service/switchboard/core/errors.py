@@ -36,6 +36,7 @@ CODES: dict[str, str] = {
     "body_timeout": "the body did not arrive within its read deadline",
     "unauthorized": "no API key, or an unknown, revoked or expired one",
     "forbidden": "the key may not do this (an admin endpoint, a tier a pipeline does not allow)",
+    "csrf_refused": "a console call that changes state came without its CSRF token, or from another site",
     "not_found": "no such path",
     "method_not_allowed": "the path exists, with another method",
     "model_not_found": "no such model or embedding route",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,9 @@ class CreateKey:
 class ListKeys:
     async def run(self, runtime: Runtime, ctx: RequestContext) -> Any:
         admin_only(runtime, ctx)
-        return {"keys": [record.public() for record in await runtime.keys.all()]}
+        records = await runtime.keys.all()
+        usage = await asyncio.gather(*(runtime.keys.usage(record.id) for record in records))  # today's, by key
+        return {"keys": [{**record.public(), "today": today} for record, today in zip(records, usage, strict=True)]}
 
 
 @dataclass(frozen=True, slots=True)

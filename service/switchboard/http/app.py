@@ -27,6 +27,7 @@ from switchboard.core.context import RequestContext
 from switchboard.core.errors import GatewayError
 from switchboard.http import sequence
 from switchboard.http.asgi import Receive, Scope, Send, encode_headers, header_map, send_body
+from switchboard.http.console import CONSOLE_PATHS, session_caller
 from switchboard.http.doors import ErrorShape, shape_of
 from switchboard.http.endpoints import ENDPOINTS, Endpoint
 from switchboard.logs import log
@@ -126,7 +127,7 @@ class App:
             endpoint, params = found  # type: ignore[misc]
             shape = endpoint.errors
             headers = header_map(scope)
-            ctx.caller = await self._caller(headers, path)
+            ctx.caller = await self._caller(headers, path, scope["method"], endpoint.public)
             ctx.id = self.runtime.auth.ids.new(ctx.caller.tenant)  # a request of this tenant's (POST /feedback)
             scope["path_params"] = params
             await self._admitted(endpoint, scope, receive, send, ctx, headers)
@@ -151,6 +152,7 @@ class App:
                                "already (its max_in_flight); retry when one has ended", headers={"retry-after": "1"})
         if self.in_flight >= self.max_in_flight:
             metrics.SHED.inc()
+            self.runtime.recent_records.shed()
             raise GatewayError(503, "overloaded", f"this worker has {self.max_in_flight} requests in flight "
                                "(server.max_in_flight); retry shortly", headers={"retry-after": "1"})
         self.in_flight += 1
@@ -172,9 +174,12 @@ class App:
                 else:
                     del self.in_flight_by_key[key]
 
-    async def _caller(self, headers: dict[str, str], path: str) -> Caller:
-        if path == "/metrics" and not self.runtime.auth.required:
-            return self.runtime.auth.anonymous
+    async def _caller(self, headers: dict[str, str], path: str, method: str = "GET", public: bool = False) -> Caller:
+        if public or (path == "/metrics" and not self.runtime.auth.required):
+            return self.runtime.auth.anonymous  # public: the console's page, its assets and its sign-in
+        signed_in = session_caller(self.runtime, method, path, headers)  # a console session for the admin key
+        if signed_in is not None:
+            return signed_in
         caller = await self.runtime.auth.authenticate(headers)
         if path == "/metrics" and not caller.admin:
             raise GatewayError(403, "forbidden", "/metrics needs the admin key (or use --metrics-port)")
@@ -230,7 +235,9 @@ class App:
 
 
 class MetricsApp:
-    """`--metrics-port`: only /metrics, without a key, on a port kept off the public surface."""
+    """`--metrics-port`: /metrics without a key, on a port kept off the public surface; and the console (with
+    the admin APIs it reads, authenticated as on the gateway), for deployments that expose only this port to
+    operators."""
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -245,8 +252,12 @@ class MetricsApp:
             return
         if scope["type"] != "http":
             return
+        if scope["path"].startswith(CONSOLE_PATHS):  # the console and the admin APIs it reads, as on the gateway
+            await self.app(scope, receive, send)
+            return
         if scope["path"] != "/metrics":
-            await send_body(send, 404, b'{"error":{"code":"not_found","message":"only /metrics here"}}', [])
+            await send_body(send, 404, b'{"error":{"code":"not_found","message":"only /metrics and /console here"}}',
+                            [])
             return
         body, content_type = await self.app.metrics_text()
         await send_body(send, 200, body, [], (b"content-type", content_type.encode()))

@@ -17,10 +17,22 @@ from switchboard.callers.admin import KeySpec
 from switchboard.core.context import RequestContext
 from switchboard.core.errors import GatewayError
 from switchboard.core.response import CompletionResponse, DecideResponse, PipelineResult
-from switchboard.http import admin, anthropic, complete, feedback, openai, operations, pipelines, responses
+from switchboard.http import (
+    admin,
+    anthropic,
+    complete,
+    console,
+    feedback,
+    observe,
+    openai,
+    operations,
+    pipelines,
+    responses,
+)
 from switchboard.http.anthropic import MessagesRequest
 from switchboard.http.asgi import Receive, Scope, Send, encode_headers, send_body
 from switchboard.http.doors import ErrorShape, shape_of
+from switchboard.http.observe import AdminDecideRequest
 from switchboard.http.openai import ChatCompletionRequest, CompletionRequest, EmbeddingsBody
 from switchboard.http.openapi import document
 from switchboard.http.operations import DrainRequest, ForceRequest, RestoreRequest
@@ -52,6 +64,7 @@ class Endpoint:
     status: int = 200
     answer: type[BaseModel] | None = None
     probe: bool = False  # a health probe: no key, no shedding
+    public: bool = False  # no key: the console's page, its assets and its sign-in (which checks the key itself)
     errors: ErrorShape = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -155,6 +168,30 @@ ENDPOINTS: list[Endpoint] = [
              "Force a target's breaker open or closed (admin key only)", body=ForceRequest),
     Endpoint("POST", "/admin/config/reload", operations.OperationsDoor("reload"),
              "Re-read, validate and swap in the config file; a bad file changes nothing (admin key only)"),
+    Endpoint("GET", "/admin/requests", observe.requests,
+             "This replica's recent requests, newest first; ?tenant= &status= &provider= &after=SEQ &limit= "
+             "(admin key or console session)"),
+    Endpoint("GET", "/admin/requests/{request_id}", observe.request,
+             "One recent request with its whole route (admin key or console session)"),
+    Endpoint("GET", "/admin/overview", observe.overview,
+             "The last hour by minute: requests, failures, latency and TTFT, spend, cache, shedding, strong share, "
+             "savings (admin key or console session)"),
+    Endpoint("GET", "/admin/config", observe.config,
+             "The effective config (secrets masked), the rules in order, every chain (admin key or console "
+             "session)"),
+    Endpoint("POST", "/admin/decide", observe.DecideAsDoor(),
+             "The route a request would take as a given key or tier (admin key or console session)",
+             body=AdminDecideRequest, answer=DecideResponse),
+    Endpoint("GET", "/admin/jobs", observe.jobs, "Durable jobs queued and running (admin key or console session)"),
+    Endpoint("GET", "/admin/cache", observe.cache,
+             "The response cache: entries, bytes, hit rates (admin key or console session)"),
+    Endpoint("GET", "/console", console.page, "The operator console (sign in with the admin key)", public=True),
+    Endpoint("GET", "/console/static/{asset:path}", console.asset, "The console's scripts and styles",
+             public=True),
+    Endpoint("POST", "/console/session", console.sign_in,
+             "Sign in to the console with the admin key: a session cookie and the CSRF token", public=True),
+    Endpoint("GET", "/console/session", console.session_info, "The console session: its CSRF token and expiry"),
+    Endpoint("DELETE", "/console/session", console.sign_out, "Sign out of the console"),
     Endpoint("GET", "/metrics", _metrics, "Prometheus metrics (admin key, or --metrics-port)"),
     Endpoint("GET", "/openapi.json", _openapi, "This document"),
     Endpoint("GET", "/healthz", _healthz, "Liveness", probe=True),
