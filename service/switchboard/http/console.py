@@ -28,7 +28,7 @@ from switchboard.core.context import RequestContext
 from switchboard.core.errors import GatewayError
 from switchboard.http.asgi import Receive, Scope, Send, encode_headers, header_map, read_body, send_body
 from switchboard.logs import log
-from switchboard.operations.records import REPLICA
+from switchboard.operations.records import replica
 from switchboard.wiring import Runtime
 
 STATIC = Path(__file__).resolve().parent.parent / "console" / "static"
@@ -134,8 +134,8 @@ async def sign_in(app: Any, scope: Scope, receive: Receive, send: Send, ctx: Req
     if not caller.admin:
         raise Unauthorized("the console needs the admin key")
     session = sessions.issue(runtime.auth.pepper)
-    log.info("console_signed_in", request_id=ctx.id, replica=REPLICA, expires_at=session.expires_at)
-    answer = {"csrf": session.csrf, "expires_at": session.expires_at, "replica": REPLICA}
+    log.info("console_signed_in", request_id=ctx.id, replica=replica(), expires_at=session.expires_at)
+    answer = {"csrf": session.csrf, "expires_at": session.expires_at, "replica": replica()}
     await send_body(send, 200, orjson.dumps(answer),
                     _headers(ctx, **{"set-cookie": sessions.set_cookie(session, _secure(scope, headers))}))
 
@@ -148,7 +148,7 @@ async def session_info(app: Any, scope: Scope, receive: Receive, send: Send, ctx
     if not ctx.caller.admin:
         raise GatewayError(403, "forbidden", "the console needs the admin key")
     answer = {"csrf": current.csrf if current else None, "expires_at": current.expires_at if current else None,
-              "replica": REPLICA}
+              "replica": replica()}
     await send_body(send, 200, orjson.dumps(answer), _headers(ctx))
 
 

@@ -26,7 +26,7 @@ from switchboard.http.admin import admin_only
 from switchboard.http.asgi import Receive, Scope, Send, encode_headers, send_body
 from switchboard.http.doors import Encoded, Incoming, parse_body
 from switchboard.operations.recent_records import status_test
-from switchboard.operations.records import REPLICA
+from switchboard.operations.records import replica
 from switchboard.pipelines.jobs import QUEUE, RUNNING, public_view
 from switchboard.redact import MASK, redact
 from switchboard.schema import CompleteRequest
@@ -72,13 +72,13 @@ async def requests(app: Any, scope: Scope, receive: Receive, send: Send, ctx: Re
         raise GatewayError(422, "invalid_request", str(error), field="status") from None
     limit = _int(query, "limit", 100, 1, MAX_LIMIT)
     after = _int(query, "after", 0, 0, 2 ** 62)
-    if query.get("replica", REPLICA) != REPLICA:
+    if query.get("replica", replica()) != replica():
         after = 0  # a `seq` of another process (several share a pod's port): this one's newest instead
     recent = runtime.recent_records
     found = recent.select(tenant=query.get("tenant"), status=query.get("status"), provider=query.get("provider"),
                           after=after, limit=limit)
     newest = next(recent.newest(), None)
-    await _answer(send, ctx, {"replica": REPLICA, "kept": len(recent), "keep": recent.keep,
+    await _answer(send, ctx, {"replica": replica(), "kept": len(recent), "keep": recent.keep,
                               "last_seq": newest.seq if newest is not None else 0,
                               "records": [record.public() for record in found]})
 
@@ -91,8 +91,8 @@ async def request(app: Any, scope: Scope, receive: Receive, send: Send, ctx: Req
     record = runtime.recent_records.find(request_id)
     if record is None:
         raise GatewayError(404, "unknown_request", f"no recent request '{request_id[:64]}' on this replica "
-                           f"({REPLICA}); the log line has every request", field="request_id")
-    await _answer(send, ctx, {"replica": REPLICA, **record.public(full=True)})
+                           f"({replica()}); the log line has every request", field="request_id")
+    await _answer(send, ctx, {"replica": replica(), **record.public(full=True)})
 
 
 async def overview(app: Any, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
@@ -104,7 +104,7 @@ async def overview(app: Any, scope: Scope, receive: Receive, send: Send, ctx: Re
     now = time.time()
     recent = runtime.recent_records
     summary = recent.overview.summary(runtime.config, now, window_s)
-    await _answer(send, ctx, {"replica": REPLICA, "time": round(now, 3),
+    await _answer(send, ctx, {"replica": replica(), "time": round(now, 3),
                               "live": {"rps": round(recent.rate(now), 2), "window_s": 10,
                                        "in_flight": getattr(app, "in_flight", None),
                                        "max_in_flight": getattr(app, "max_in_flight", None)},
@@ -132,7 +132,7 @@ async def config(app: Any, scope: Scope, receive: Receive, send: Send, ctx: Requ
     admin_only(runtime, ctx, "read the config")
     current = runtime.config
     await _answer(send, ctx, {
-        "replica": REPLICA,
+        "replica": replica(),
         "generation": getattr(runtime, "generation", None),
         "file": str(runtime.config_path) if getattr(runtime, "config_path", None) else None,
         "rules": list(current.routing.rules),
@@ -223,7 +223,7 @@ async def cache(app: Any, scope: Scope, receive: Receive, send: Send, ctx: Reque
     response_cache = runtime.cache
     summary = runtime.recent_records.overview.summary(runtime.config, time.time(), 3600)
     fields = ("cache_lookups", "cache_hits", "cache_hit_rate", "saved_by_cache_usd")
-    answer: dict[str, Any] = {"replica": REPLICA, "enabled": response_cache is not None,
+    answer: dict[str, Any] = {"replica": replica(), "enabled": response_cache is not None,
                               "last_hour": {name: summary["totals"][name] for name in fields},
                               "last_5m": {name: summary["last_5m"][name] for name in fields}}
     if response_cache is not None:
