@@ -18,11 +18,12 @@ _ANONYMOUS_KEY = b"switchboard request ids without an admin key"
 
 class RequestIds:
     def __init__(self, pepper: bytes | None = None) -> None:
-        self._key = hmac.new(pepper, b"switchboard request ids v1", hashlib.sha256).digest() if pepper \
-            else _ANONYMOUS_KEY
+        key = hmac.new(pepper, b"switchboard request ids v1", hashlib.sha256).digest() if pepper else _ANONYMOUS_KEY
+        self._key = key[:64]
 
     def _tag(self, random: str, tenant: str | None) -> str:
-        return hmac.new(self._key, f"{random}|{tenant or ''}".encode(), hashlib.sha256).hexdigest()[:8]
+        # Keyed BLAKE2b is a MAC in its own right (no HMAC construction needed), at a third of HMAC-SHA256's cost.
+        return hashlib.blake2b(f"{random}|{tenant or ''}".encode(), key=self._key, digest_size=4).hexdigest()
 
     def new(self, tenant: str | None) -> str:
         random = secrets.token_hex(8)

@@ -54,7 +54,6 @@ async def read_body(receive: Receive, headers: dict[str, str], timeout_s: float)
 
 
 async def _read(receive: Receive) -> bytes:
-    too_large = GatewayError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -64,7 +63,7 @@ async def _read(receive: Receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise too_large
+            raise GatewayError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
