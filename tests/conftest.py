@@ -5,7 +5,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from switchboard import Switchboard, logs
 from switchboard.config import GatewayConfig, default_config_data, merge, parse_config
 from switchboard.http.app import create_app
 from tests.fakes import AnthropicFake, CohereFake, OpenAIFake, VLLMFake
+from tests.waiting import wait_until
 
 # Recognisable keys: the secrets tests search all captured output for them.
 KEYS = {
@@ -122,11 +122,10 @@ def serve(env: dict[str, str]) -> Iterator[Callable[..., str]]:
         )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
-        for _ in range(500):
-            if server.started:
-                break
-            time.sleep(0.01)
         servers.append((server, thread))
+        wait_until(lambda: server.started or not thread.is_alive(), timeout=10,
+                   message=f"the gateway to listen on port {port}")
+        assert server.started, "the gateway's thread ended without listening (its error is in the output above)"
         return f"http://127.0.0.1:{port}"
 
     start.apps = []  # type: ignore[attr-defined]  # the apps started, for tests that look inside
@@ -177,6 +176,16 @@ def sse_events(response: httpx.Response) -> list[tuple[str | None, object]]:
     return events
 
 
+def redis_answers(port: int) -> bool:
+    """Whether a redis-server on this port answers PING (for waiting on one that is starting)."""
+    import redis
+
+    try:
+        return bool(redis.Redis(port=port, socket_connect_timeout=1).ping())
+    except redis.ConnectionError:
+        return False
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real Redis: $REDIS_URL if set, else a private `redis-server` on a free port."""
@@ -191,15 +200,7 @@ def redis_url() -> Iterator[str]:
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
-    import redis
-
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
+    wait_until(lambda: redis_answers(port), timeout=10, message=f"redis-server on port {port}")
     yield f"redis://127.0.0.1:{port}/0"
     server.terminate()
     server.wait(10)

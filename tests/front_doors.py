@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +15,7 @@ from switchboard import Switchboard
 from switchboard.config import GatewayConfig
 from switchboard.http.app import create_app
 from tests.conftest import KEYS, free_port, make_config, outcomes
+from tests.waiting import wait_until
 
 # The three protocols in one chain: whichever answers, the ones before it fail.
 CHAIN = ["openai:gpt-5.4", "anthropic:claude-sonnet-4-6", "cohere:command-a-03-2025"]
@@ -49,10 +49,7 @@ def running_gateway(config: GatewayConfig, env: dict[str, str]) -> Iterator[str]
                                            log_level="warning", access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    for _ in range(500):
-        if server.started:
-            break
-        time.sleep(0.01)
+    wait_until(lambda: server.started, timeout=10, message=f"the gateway to listen on port {port}")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
