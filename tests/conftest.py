@@ -152,6 +152,19 @@ def request_logs(output: str) -> list[dict[str, Any]]:
     return lines
 
 
+def wait_for_request_lines(capture: pytest.CaptureFixture[str], count: int = 1,
+                           timeout: float = 5.0) -> list[dict[str, Any]]:
+    """The request lines captured so far, once there are at least `count` (each is written after its answer)."""
+    seen: list[dict[str, Any]] = []
+
+    def enough() -> bool:
+        seen.extend(request_logs(capture.readouterr().out))
+        return len(seen) >= count
+
+    wait_until(enough, timeout=timeout, message=f"{count} request line(s) on stdout")
+    return seen
+
+
 def outcomes(route_or_path: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """[(provider, outcome)] from `route.attempts` or the log line's `path`."""
     return [

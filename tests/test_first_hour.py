@@ -173,10 +173,8 @@ def test_worker_log_lines_are_plain_json_records_that_costs_can_read(redis_url, 
         assert server.stderr is not None and "listening" in server.stderr.readline()
         job = httpx.post(f"http://127.0.0.1:{port}/pipelines/blog_post/jobs", json={"inputs": {"topic": "logs"}})
         assert job.status_code == 202
-        deadline = time.monotonic() + 60
-        while httpx.get(f"http://127.0.0.1:{port}/jobs/{job.json()['id']}").json()["status"] != "succeeded":
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/jobs/{job.json()['id']}").json()["status"]
+                   == "succeeded", timeout=60, interval=0.2, message="the job to succeed")
     finally:
         server.terminate()
         worker.terminate()

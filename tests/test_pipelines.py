@@ -17,6 +17,7 @@ from switchboard.config import ConfigError, load_config, parse_config
 from switchboard.pipelines.runner import render
 from tests.conftest import config_data, make_config, outcomes, request_logs
 from tests.fakes import Reply
+from tests.waiting import wait_until
 
 TOPIC = "circuit breakers"
 
@@ -204,13 +205,11 @@ def jobs_client(serve, redis_url) -> Iterator[httpx.Client]:
 
 
 def wait_for(client: httpx.Client, job_id: str, done: Callable[[dict], bool], timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def reached() -> dict | None:
         job = client.get(f"/jobs/{job_id}").json()
-        if done(job):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never got there: {job}")
+        return job if done(job) else None
+
+    return wait_until(reached, timeout=timeout, interval=0.05, message=f"job {job_id} to get there")
 
 
 def test_a_job_runs_on_a_separate_worker_and_ends_succeeded(jobs_client, start_worker, fakes) -> None:
@@ -239,7 +238,9 @@ def test_a_killed_worker_does_not_lose_the_job_nor_pay_twice_for_finished_steps(
     first.wait(10)
     assert jobs_client.get(f"/jobs/{job['id']}").json()["status"] == "running"
 
-    time.sleep(VISIBILITY_S + 0.5)  # the broker hands an unacknowledged job out again after this
+    # The behaviour under test: the broker hands an unacknowledged job out again once its visibility timeout has
+    # passed (a worker started earlier would only find it at its next restore sweep, up to 10 s later).
+    time.sleep(VISIBILITY_S + 0.5)
     start_worker()
     done = wait_for(jobs_client, job["id"], lambda j: j["status"] in ("succeeded", "failed"), timeout=60)
     assert done["status"] == "succeeded", done
@@ -261,8 +262,11 @@ def test_the_same_idempotency_key_gives_one_job(jobs_client, fakes, start_worker
     assert reused.status_code == 409 and reused.json()["error"]["code"] == "idempotency_key_reused"
     start_worker()
     wait_for(jobs_client, first.json()["id"], lambda j: j["status"] == "succeeded")
-    time.sleep(0.3)
-    assert fakes.cohere.calls == 1  # one job ran, once
+    # A job submitted after them runs after any duplicate would have (one worker, one job at a time, in order):
+    # once it has finished, a second run of the first job would have shown.
+    later = jobs_client.post("/pipelines/blog_post/jobs", json={"inputs": {"topic": "later"}}).json()
+    wait_for(jobs_client, later["id"], lambda j: j["status"] == "succeeded")
+    assert fakes.cohere.calls == 2  # the first job ran once, then the later one
 
 
 def test_a_job_whose_step_fails_everywhere_ends_failed_with_every_attempt(jobs_client, start_worker, fakes) -> None:
