@@ -96,6 +96,22 @@ async def switchboard(env: dict[str, str]) -> Any:
         yield sb
 
 
+# What a user's shell would not carry into `switchboard ...` here: the tests' own settings.
+CLI_UNSET = ("REDIS_URL", "SWITCHBOARD_CONFIG", "SWITCHBOARD_ADMIN_KEY", "SWITCHBOARD_KEYS_FILE",
+             "SWITCHBOARD_ADMIN_KEY_SECRET_ARN", *KEYS)
+
+
+def cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Any:
+    """`switchboard ARGS` run in this process by typer's runner: its exit code, stdout and stderr, without the
+    second of a new interpreter per call. (Tests of the process itself, its start line and signals, spawn one.)"""
+    from typer.testing import CliRunner
+
+    from switchboard.cli import app
+
+    return CliRunner().invoke(app, list(args), input=stdin, catch_exceptions=False,
+                              env={**dict.fromkeys(CLI_UNSET), **(env or {})})
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

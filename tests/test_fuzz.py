@@ -30,6 +30,9 @@ from hypothesis import strategies as st
 from switchboard.core.errors import ErrorResponse
 from tests.conftest import make_config
 
+# The slow tier: hundreds of generated requests per endpoint (`pytest -m 'not slow'` leaves it out).
+pytestmark = pytest.mark.slow
+
 EXAMPLES = 25  # per operation and generation mode
 ADMIN_KEY = "sb-admin-fuzz-0123456789abcdef"
 PROVIDER_FAILURES = {502, 503, 504}  # documented on every model-calling operation

@@ -24,6 +24,9 @@ from tests.conftest import KEYS, config_data
 from tests.test_fuzz import answer_problems
 from tests.waiting import wait_until
 
+# The slow tier: a gateway process, slowloris and megabytes of headers (`pytest -m 'not slow'` leaves it out).
+pytestmark = pytest.mark.slow
+
 PROMPT = b'{"text": "hello"}'
 BYSTANDER_BOUND_S = 2.0
 

@@ -8,10 +8,14 @@ import sys
 
 import httpx
 import orjson
+import pytest
 
 from switchboard import Switchboard
 from tests.conftest import free_port, outcomes, request_logs
 from tests.waiting import wait_until
+
+# The slow tier: the real embedded model, llama.cpp (`pytest -m 'not slow'` leaves it out).
+pytestmark = pytest.mark.slow
 
 
 async def test_the_library_answers_from_the_embedded_model_without_keys() -> None:

@@ -110,6 +110,7 @@ def _gateway(port: int, config: Path, env: dict[str, str]) -> subprocess.Popen[s
     return process
 
 
+@pytest.mark.slow
 def test_a_gateway_restarted_under_load_behind_two_instances_fails_no_request(tmp_path, env, fakes) -> None:
     """Two gateways behind a client-side balancer that, like a load balancer, retries a refused connection on
     the other instance. One gateway gets SIGTERM mid-load: its requests and streams in flight finish, new ones

@@ -212,6 +212,7 @@ def wait_for(client: httpx.Client, job_id: str, done: Callable[[dict], bool], ti
     return wait_until(reached, timeout=timeout, interval=0.05, message=f"job {job_id} to get there")
 
 
+@pytest.mark.slow
 def test_a_job_runs_on_a_separate_worker_and_ends_succeeded(jobs_client, start_worker, fakes) -> None:
     script_blog_post(fakes)
     submitted = jobs_client.post("/pipelines/blog_post/jobs", json={"inputs": {"topic": TOPIC}})
@@ -226,6 +227,7 @@ def test_a_job_runs_on_a_separate_worker_and_ends_succeeded(jobs_client, start_w
     assert done["result"]["totals"]["cost_usd"] > 0
 
 
+@pytest.mark.slow
 def test_a_killed_worker_does_not_lose_the_job_nor_pay_twice_for_finished_steps(
     jobs_client, start_worker, fakes
 ) -> None:
@@ -250,6 +252,7 @@ def test_a_killed_worker_does_not_lose_the_job_nor_pay_twice_for_finished_steps(
     assert "GAPS: slow but sure." in prompt_of(fakes.openai)
 
 
+@pytest.mark.slow
 def test_the_same_idempotency_key_gives_one_job(jobs_client, fakes, start_worker) -> None:
     script_blog_post(fakes)
     headers = {"Idempotency-Key": "order-42"}
@@ -269,6 +272,7 @@ def test_the_same_idempotency_key_gives_one_job(jobs_client, fakes, start_worker
     assert fakes.cohere.calls == 2  # the first job ran once, then the later one
 
 
+@pytest.mark.slow
 def test_a_job_whose_step_fails_everywhere_ends_failed_with_every_attempt(jobs_client, start_worker, fakes) -> None:
     script_blog_post(fakes)
     for fake in (fakes.cohere, fakes.anthropic, fakes.vllm):
@@ -286,6 +290,7 @@ def test_unknown_jobs_are_404(jobs_client) -> None:
     assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_job"
 
 
+@pytest.mark.slow
 def test_the_cli_runs_a_pipeline_with_progress_and_a_cost_summary(env, fakes, tmp_path) -> None:
     script_blog_post(fakes)
     # A long draft: the CLI shows the tokens streamed so far while the step runs.
