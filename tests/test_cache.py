@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 
 import httpx
 import pytest
 import redis as redis_sync
 
 from switchboard.cache.store import MemoryStore
-from tests.conftest import free_port, make_config, redis_answers, request_logs, sse_events
+from tests.conftest import cli, free_port, make_config, redis_answers, request_logs, sse_events
 from tests.fakes import Reply
 from tests.waiting import wait_until
 
@@ -143,12 +142,11 @@ def test_two_tenants_never_share_and_two_replicas_share_both_caches(serve, tenan
 def test_cache_clear_and_stats_from_the_cli(serve, tenants, fakes, redis_url) -> None:
     base = serve(environment=tenants)
     acme, globex = key_for(base, "acme"), key_for(base, "globex")
-    env = {"PATH": "/usr/bin:/bin", "REDIS_URL": redis_url}
+    env = {"REDIS_URL": redis_url}
 
     def stats() -> dict[str, int]:
-        shown = subprocess.run([sys.executable, "-m", "switchboard", "cache", "stats"], capture_output=True,
-                               text=True, env=env, timeout=60)
-        assert shown.returncode == 0, shown.stderr
+        shown = cli("cache", "stats", env=env)
+        assert shown.exit_code == 0, shown.stderr
         return {label: int(value) for label, value in (line.rsplit(None, 1) for line in shown.stdout.splitlines())}
 
     empty = stats()
@@ -158,9 +156,8 @@ def test_cache_clear_and_stats_from_the_cli(serve, tenants, fakes, redis_url) ->
         ask(client, "One", globex)
         full = stats()
         assert list(full) == list(empty) and full["exact entries"] == 2 and full["bytes"] > 0
-        cleared = subprocess.run([sys.executable, "-m", "switchboard", "cache", "clear", "--tenant", "acme"],
-                                 capture_output=True, text=True, env=env, timeout=60)
-        assert cleared.returncode == 0 and "removed 1" in cleared.stdout
+        cleared = cli("cache", "clear", "--tenant", "acme", env=env)
+        assert cleared.exit_code == 0 and "removed 1" in cleared.stdout
         assert ask(client, "One", acme).headers["x-switchboard-cache"] == "miss"
         assert ask(client, "One", globex).headers["x-switchboard-cache"] == "hit"
 

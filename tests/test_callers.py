@@ -19,7 +19,7 @@ import redis as redis_sync
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from switchboard.telemetry import tracing
-from tests.conftest import free_port, make_config, redis_answers, request_logs
+from tests.conftest import cli, free_port, make_config, redis_answers, request_logs
 from tests.fakes import Reply
 from tests.waiting import wait_until
 
@@ -288,9 +288,10 @@ def test_serve_with_a_metrics_port_serves_metrics_there_without_a_key(tmp_path) 
         process.wait(20)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "switchboard", *args], capture_output=True, text=True,
-                          timeout=timeout, env={"PATH": "/usr/bin:/bin", **(env or {})})
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`switchboard ARGS` in this process (the CLI runner), with only `env` of the tests' settings."""
+    result = cli(*args, env=env)
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
 def test_serve_refuses_a_public_address_without_an_admin_key() -> None:

@@ -15,7 +15,7 @@ import yaml
 
 from switchboard.config import ConfigError, load_config, parse_config
 from switchboard.pipelines.runner import render
-from tests.conftest import config_data, make_config, outcomes, request_logs
+from tests.conftest import cli, config_data, make_config, outcomes, request_logs
 from tests.fakes import Reply
 from tests.waiting import wait_until
 
@@ -162,9 +162,13 @@ def test_an_invalid_pipeline_file_stops_start_up_naming_pipeline_step_and_field(
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert message in str(raised.value)
-    result = subprocess.run([sys.executable, "-m", "switchboard", "serve", f"--config={path}"],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and message in result.stderr
+    if prompt == "{inputs.subject}":  # one of them as the real command, in its own process
+        result = subprocess.run([sys.executable, "-m", "switchboard", "serve", f"--config={path}"],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and message in result.stderr
+    else:
+        result = cli("serve", f"--config={path}")
+        assert result.exit_code == 2 and message in result.stderr
 
 
 # -- durable jobs: a real Redis and real Celery worker processes -------------------------------------
