@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 
 from switchboard import Switchboard, logs
 from switchboard.config import GatewayConfig, default_config_data, merge, parse_config
 from switchboard.http.app import create_app
+from tests import servers as servers_
 from tests.fakes import AnthropicFake, CohereFake, OpenAIFake, VLLMFake
 from tests.waiting import wait_until
 
@@ -121,7 +121,7 @@ def free_port() -> int:
 @pytest.fixture
 def serve(env: dict[str, str]) -> Iterator[Callable[..., str]]:
     """Start the real HTTP service (uvicorn) in a thread; returns its base URL."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    servers: list[tuple[servers_.TestServer, threading.Thread]] = []
 
     def start(
         config: GatewayConfig | None = None, environment: dict[str, str] | None = None, redis: str | None = None
@@ -133,22 +133,12 @@ def serve(env: dict[str, str]) -> Iterator[Callable[..., str]]:
         port = free_port()
         app = create_app(switchboard)
         start.apps.append(app)  # type: ignore[attr-defined]
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        wait_until(lambda: server.started or not thread.is_alive(), timeout=10,
-                   message=f"the gateway to listen on port {port}")
-        assert server.started, "the gateway's thread ended without listening (its error is in the output above)"
+        servers.append(servers_.start(app, port))
         return f"http://127.0.0.1:{port}"
 
     start.apps = []  # type: ignore[attr-defined]  # the apps started, for tests that look inside
     yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(10)
+    servers_.stop(*servers)
 
 
 @pytest.fixture

@@ -272,6 +272,7 @@ def test_metrics_need_the_admin_key_or_the_metrics_port(serve, shared) -> None:
     assert exposition.status_code == 200 and "switchboard_breaker_state" in exposition.text
 
 
+@pytest.mark.slow
 def test_serve_with_a_metrics_port_serves_metrics_there_without_a_key(tmp_path) -> None:
     port, metrics_port = free_port(), free_port()
     env = {"PATH": "/usr/bin:/bin", "SWITCHBOARD_ADMIN_KEY": ADMIN, "VLLM_BASE_URL": "http://127.0.0.1:9/v1"}

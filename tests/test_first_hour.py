@@ -25,6 +25,7 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None)
                           env={"PATH": "/usr/bin:/bin", **(env or {})})
 
 
+@pytest.mark.slow
 def test_serve_says_when_it_is_up_and_when_it_stops(env, fakes, tmp_path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(config_data()))
@@ -43,6 +44,7 @@ def test_serve_says_when_it_is_up_and_when_it_stops(env, fakes, tmp_path) -> Non
     assert "stopped" in process.stderr.read()
 
 
+@pytest.mark.slow
 def test_a_port_in_use_is_one_line_naming_the_option(env) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -167,6 +169,7 @@ def test_costs_without_a_file_on_a_terminal_says_how_to_use_it() -> None:
     os.close(follower)
 
 
+@pytest.mark.slow
 async def test_the_library_is_quiet_by_default(env, fakes) -> None:
     script = """
 import asyncio
