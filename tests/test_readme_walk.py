@@ -45,9 +45,9 @@ WALK_TIMEOUT_S = 900
 PRELUDE = r"""
 set -eo pipefail
 WALK_ERR=$1
-walk_tree() {  # a process and its descendants, deepest first
+walk_tree() {  # a process and its descendants, deepest first (from /proc: no procps needed)
   local child
-  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do walk_tree "$child"; done
+  for child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do walk_tree "$child"; done
   echo "$1"
 }
 walk_stop() {  # every background job and what it started: SIGTERM, then SIGKILL after 15 s
@@ -193,6 +193,8 @@ def test_the_readme_parses_into_blocks_with_few_justified_skips() -> None:
 
 @pytest.mark.slow
 def test_a_fresh_clone_follows_the_readme(tmp_path: Path, readme_redis: None) -> None:
+    missing = [tool for tool in ("git", "make", "curl", "bash") if shutil.which(tool) is None]
+    assert not missing, f"the README's commands need {', '.join(missing)}"
     assert port_free(8080), "port 8080 is in use: the walk runs the README as written, on its port"
     clone = tmp_path / "switchboard"
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
