@@ -103,7 +103,7 @@ CLI_UNSET = ("REDIS_URL", "SWITCHBOARD_CONFIG", "SWITCHBOARD_ADMIN_KEY", "SWITCH
 
 def cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Any:
     """`switchboard ARGS` run in this process by typer's runner: its exit code, stdout and stderr, without the
-    second of a new interpreter per call. (Tests of the process itself, its start line and signals, spawn one.)"""
+    second a new interpreter costs. (Tests of the process itself, its start line and signals, spawn one.)"""
     from typer.testing import CliRunner
 
     from switchboard.cli import app
@@ -160,7 +160,7 @@ def request_logs(output: str) -> list[dict[str, Any]]:
 
 def wait_for_request_lines(capture: pytest.CaptureFixture[str], count: int = 1,
                            timeout: float = 5.0) -> list[dict[str, Any]]:
-    """The request lines captured so far, once there are at least `count` (each is written after its answer)."""
+    """The request lines captured so far, once there are `count` or more (each written after its answer)."""
     seen: list[dict[str, Any]] = []
 
     def enough() -> bool:

@@ -1,9 +1,9 @@
 """The real HTTP service in a thread of the test process, started and stopped without uvicorn's fixed pauses.
 
-uvicorn's `Server` looks for a stop request every 100 ms and, once stopping, pauses 100 ms more before it looks
-at the open connections: 150 ms on average for each of the ~180 servers the fast tier starts. `TestServer` checks
-every 5 ms and polls the connections instead (with uvicorn's own grace period as the deadline); everything else
-(startup, lifespan, the protocol) is uvicorn's.
+uvicorn's `Server` looks for a stop request every 100 ms and, once stopping, pauses 100 ms more before it
+looks at the open connections: 150 ms on average for each of the ~180 servers the fast tier starts.
+`TestServer` checks every 5 ms and polls the connections instead (with uvicorn's own grace period as the
+deadline); everything else (startup, lifespan, the protocol) is uvicorn's.
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ class TestServer(uvicorn.Server):
 
 def start(app: Any, port: int) -> tuple[TestServer, threading.Thread]:
     """`app` served on 127.0.0.1:`port` from a daemon thread, once it listens."""
-    server = TestServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                                       lifespan="on"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                            lifespan="on")
+    server = TestServer(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_until(lambda: server.started or not thread.is_alive(), timeout=10,

@@ -135,7 +135,7 @@ def test_two_tenants_never_share_and_two_replicas_share_both_caches(serve, tenan
         assert ask(b, "What is the capital of France?", globex).headers["x-switchboard-cache"] == "miss"
         # The other replica learns the semantic entry within a second.
         wait_until(lambda: ask(b, "what's the capital city of France?", acme).headers["x-switchboard-cache"]
-                   == "semantic-hit", timeout=1.0, interval=0.1, message="a semantic hit on the other replica")
+                   == "semantic-hit", timeout=1.0, interval=0.1, message="a semantic hit on the other one")
     assert fakes.openai.calls == 2
 
 
@@ -147,7 +147,8 @@ def test_cache_clear_and_stats_from_the_cli(serve, tenants, fakes, redis_url) ->
     def stats() -> dict[str, int]:
         shown = cli("cache", "stats", env=env)
         assert shown.exit_code == 0, shown.stderr
-        return {label: int(value) for label, value in (line.rsplit(None, 1) for line in shown.stdout.splitlines())}
+        pairs = (line.rsplit(None, 1) for line in shown.stdout.splitlines())
+        return {label: int(value) for label, value in pairs}
 
     empty = stats()
     assert empty == {"exact entries": 0, "semantic entries": 0, "bytes": 0}  # the same lines when empty

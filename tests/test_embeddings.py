@@ -82,11 +82,11 @@ def test_long_texts_must_match_beyond_what_was_embedded() -> None:
 
 def test_wordpiece_matches_the_reference_tokenizer(embedder: Embedder) -> None:
     """Against what `tokenizers` (BERT's WordPiece on the same vocabulary) made of 316 texts, recorded by
-    training/wordpiece_reference.py: the reference runs where it is installed (the training venv), never here."""
+    training/wordpiece_reference.py: the reference runs where it is installed (the training venv)."""
     recorded = json.loads(REFERENCE.read_text(encoding="utf-8"))
     vocab = [token for token, _ in sorted(embedder.tokenizer._ids.items(), key=lambda item: item[1])]
     assert recorded["vocab_sha256"] == hashlib.sha256("\n".join(vocab).encode()).hexdigest(), (
-        "the embedder's vocabulary changed: re-record with .venv-train/bin/python training/wordpiece_reference.py")
+        "the embedder's vocabulary changed: .venv-train/bin/python training/wordpiece_reference.py")
     assert len(recorded["cases"]) > 300
     for case in recorded["cases"]:
         expected = [i for i in case["ids"] if i != recorded["unk_id"]]  # ours drops [UNK]: it has no vector

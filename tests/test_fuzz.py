@@ -183,9 +183,11 @@ def test_admin_and_model_endpoints_with_authentication_on(case: Any, admin_url: 
     check_case(case, admin_url, capsys, {"authorization": f"Bearer {ADMIN_KEY}"})
 
 
-def explore(api: Any, base_url: str, capsys: pytest.CaptureFixture[str], headers: dict[str, str] | None) -> None:
-    """The schemathesis cases of every operation, positive and negative (drawn like its pytest plugin draws
-    them), checked like the parametrized tests above: for a session that did not run those (this test alone)."""
+def explore(api: Any, base_url: str, capsys: pytest.CaptureFixture[str],
+            headers: dict[str, str] | None) -> None:
+    """The schemathesis cases of every operation, positive and negative (drawn as its pytest plugin draws
+    them), checked like the parametrized tests above: for a session that did not run those (this test
+    alone)."""
     modes = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
     for result in api.get_all_operations():
         operation = result.ok()  # an operation the schema cannot describe raises here
@@ -214,7 +216,8 @@ def test_the_fuzzing_reached_past_validation(who: str, request: pytest.FixtureRe
     seen = SEEN[who]
     if not seen:
         if who == "anonymous":
-            explore(request.getfixturevalue("api_schema"), request.getfixturevalue("gateway_url"), capsys, None)
+            explore(request.getfixturevalue("api_schema"), request.getfixturevalue("gateway_url"), capsys,
+                    None)
         else:
             explore(request.getfixturevalue("admin_schema").include(path_regex=ADMIN_PATHS),
                     request.getfixturevalue("admin_url"), capsys, {"authorization": f"Bearer {ADMIN_KEY}"})

@@ -322,8 +322,8 @@ def test_an_endless_header_block_is_cut_off_before_it_is_all_buffered(gateway: G
                     sock.sendall(b"a" * (1 << 20))
             except (BrokenPipeError, ConnectionResetError):
                 continue  # cut off: what we want
-        # What was sent and not refused sits at most a socket buffer away from the gateway: once the bystander has
-        # been answered twice more, the gateway's loop has come round to read it (or to cut it off).
+        # What was sent and not refused sits at most a socket buffer away from the gateway: once the bystander
+        # has been answered twice more, the gateway's loop has come round to read it (or to cut it off).
         bystander.wait_for_answers(2)
         grown = gateway.rss_mb() - before
     finally:

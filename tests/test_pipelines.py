@@ -169,7 +169,8 @@ def test_an_invalid_pipeline_file_stops_start_up_naming_pipeline_step_and_field(
 @pytest.mark.slow
 def test_serve_as_a_process_exits_2_on_an_invalid_pipeline_file(tmp_path) -> None:
     data = config_data()
-    data["pipelines"] = {"p": {"steps": [{"name": "s", "targets": ["openai:gpt-5.4"], "prompt": "{inputs.x}"}]}}
+    step = {"name": "s", "targets": ["openai:gpt-5.4"], "prompt": "{inputs.x}"}
+    data["pipelines"] = {"p": {"steps": [step]}}
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(data))
     result = subprocess.run([sys.executable, "-m", "switchboard", "serve", f"--config={path}"],
@@ -250,8 +251,8 @@ def test_a_killed_worker_does_not_lose_the_job_nor_pay_twice_for_finished_steps(
     first.wait(10)
     assert jobs_client.get(f"/jobs/{job['id']}").json()["status"] == "running"
 
-    # The behaviour under test: the broker hands an unacknowledged job out again once its visibility timeout has
-    # passed (a worker started earlier would only find it at its next restore sweep, up to 10 s later).
+    # The behaviour under test: the broker hands an unacknowledged job out again once its visibility timeout
+    # has passed (a worker started earlier would only find it at its next restore sweep, up to 10 s later).
     time.sleep(VISIBILITY_S + 0.5)
     start_worker()
     done = wait_for(jobs_client, job["id"], lambda j: j["status"] in ("succeeded", "failed"), timeout=60)
@@ -275,8 +276,8 @@ def test_the_same_idempotency_key_gives_one_job(jobs_client, fakes, start_worker
     assert reused.status_code == 409 and reused.json()["error"]["code"] == "idempotency_key_reused"
     start_worker()
     wait_for(jobs_client, first.json()["id"], lambda j: j["status"] == "succeeded")
-    # A job submitted after them runs after any duplicate would have (one worker, one job at a time, in order):
-    # once it has finished, a second run of the first job would have shown.
+    # A job submitted after them runs after any duplicate would have (one worker, one job at a time, in
+    # order): once it has finished, a second run of the first job would have shown.
     later = jobs_client.post("/pipelines/blog_post/jobs", json={"inputs": {"topic": "later"}}).json()
     wait_for(jobs_client, later["id"], lambda j: j["status"] == "succeeded")
     assert fakes.cohere.calls == 2  # the first job ran once, then the later one

@@ -1,17 +1,18 @@
 """The README, walked from a fresh clone: every ```sh block's commands, in order, in one bash session.
 
-The repository's HEAD is cloned into a temporary directory (commit first: the walk sees what is committed), and the
-commands of the README's ```sh blocks run there as a new user would type them, from `make run` to the durable jobs.
-Any command that fails fails the walk. The long-running ones (`make run`, `switchboard serve`, `switchboard
-worker`) run in the background and the walk waits for their start line ("listening on", "worker ready") before it
-goes on; before a block that starts a server, the servers of earlier blocks are stopped (as the reader presses
-Ctrl-C before moving on), and everything is stopped at the end.
+The repository's HEAD is cloned into a temporary directory (commit first: the walk sees what is committed),
+and the commands of the README's ```sh blocks run there as a new user would type them, from `make run` to the
+durable jobs. Any command that fails fails the walk. The long-running ones (`make run`, `switchboard serve`,
+`switchboard worker`) run in the background and the walk waits for their start line ("listening on", "worker
+ready") before it goes on; before a block that starts a server, the servers of earlier blocks are stopped (as
+the reader presses Ctrl-C before moving on), and everything is stopped at the end.
 
-A block the walk cannot run says so just above it, with its reason: `<!-- walk: skip (an AWS account ...) -->`.
+A block the walk cannot run says so just above it, with its reason:
+`<!-- walk: skip (an AWS account ...) -->`.
 
-What it needs is what `make test` installs: Python, make, curl, a `redis-server` (the walk starts one on 6379 unless
-one answers there already; the README's Redis is that one), and ports 8080 and 6379 on this machine. The uv cache
-is shared with the outer install, so `make run` in the clone installs from it.
+What it needs is what `make test` installs: Python, make, curl, a `redis-server` (the walk starts one on 6379
+unless one answers there already; the README's Redis is that one), and ports 8080 and 6379 on this machine.
+The uv cache is shared with the outer install, so `make run` in the clone installs from it.
 """
 
 from __future__ import annotations
@@ -164,9 +165,10 @@ def readme_redis() -> Iterator[None]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed (make test installs it)")
-    assert port_free(6379), "port 6379 is taken by something that is not Redis: the README's Redis lives there"
-    server = subprocess.Popen([binary, "--port", "6379", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.DEVNULL)
+    assert port_free(6379), "port 6379 is taken, not by Redis: the README's Redis lives there"
+    server = subprocess.Popen(
+        [binary, "--port", "6379", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL)
     try:
         wait_until(lambda: redis_answers(6379), timeout=10, message="redis-server on port 6379")
         yield
@@ -181,7 +183,7 @@ def test_the_readme_parses_into_blocks_with_few_justified_skips() -> None:
     commands = [without_comment(command) for block in blocks for command in block]
     assert commands[0] == "make run"
     first_cli = next(i for i, c in enumerate(commands) if c.startswith("switchboard "))
-    assert "source .venv/bin/activate" in commands[:first_cli]  # `switchboard` is on PATH before its first use
+    assert "source .venv/bin/activate" in commands[:first_cli]  # on PATH before its first use
     assert not any(command.startswith("make test") for command in commands)  # the walk is part of make test
     for block in blocks:  # a block that starts a server waits for it (/healthz) before its first request
         bare = [without_comment(command) for command in block]
@@ -205,16 +207,16 @@ def test_a_fresh_clone_follows_the_readme(tmp_path: Path, readme_redis: None) ->
     walk = tmp_path / "walk.sh"
     walk.write_text(script(blocks))
     out, err = tmp_path / "walk.out", tmp_path / "walk.err"
-    # A new user's shell: no virtualenv on PATH, no keys, no Switchboard settings; the same home (the uv cache).
+    # A new user's shell: no virtualenv on PATH, no keys, no Switchboard settings; the same home (uv's cache).
     venv_bins = {str(Path(sys.prefix) / "bin"), os.environ.get("VIRTUAL_ENV", "") + "/bin"}
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("SWITCHBOARD_", "OTEL_", "PROMETHEUS_")) and name not in (
-               "VIRTUAL_ENV", "REDIS_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "CO_API_KEY", "VLLM_API_KEY",
-               "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "CO_API_URL", "VLLM_BASE_URL", "PYTHONPATH")}
+               "VIRTUAL_ENV", "REDIS_URL", "PYTHONPATH", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "CO_API_KEY",
+               "VLLM_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "CO_API_URL", "VLLM_BASE_URL")}
     env["PATH"] = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p not in venv_bins)
     with out.open("w") as stdout, err.open("w") as stderr:
-        walked = subprocess.Popen(["bash", str(walk), str(err)], cwd=clone, env=env, stdout=stdout, stderr=stderr,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
+        walked = subprocess.Popen(["bash", str(walk), str(err)], cwd=clone, env=env, stdout=stdout,
+                                  stderr=stderr, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             walked.wait(WALK_TIMEOUT_S)
         except subprocess.TimeoutExpired:

@@ -141,7 +141,7 @@ def test_a_client_that_disconnects_closes_the_upstream_within_a_second(gateway: 
         while "delta" not in next(lines):
             pass
         closed_at = time.monotonic()
-    wait_until(lambda: fakes.openai.disconnected_at, timeout=2, message="the upstream to see its connection closed")
+    wait_until(lambda: fakes.openai.disconnected_at, timeout=2, message="the upstream to see its end")
     assert fakes.openai.disconnected_at[0] - closed_at < 1.0
     (line,) = wait_for_request_lines(capsys)
     assert line["error"] == "client_closed" and outcomes(line["path"]) == [("openai", "client_closed")]
@@ -164,7 +164,7 @@ def test_a_client_that_gives_up_before_the_answer_cancels_the_upstream(serve, fa
     started = time.monotonic()
     with pytest.raises(httpx.ReadTimeout), httpx.Client(base_url=base_url, timeout=0.5) as client:
         client.post("/complete", json={"text": "hi", "task_type": "creative_writing", "stream": stream})
-    wait_until(lambda: fakes.openai.disconnected_at, timeout=2, message="the upstream to see its connection closed")
+    wait_until(lambda: fakes.openai.disconnected_at, timeout=2, message="the upstream to see its end")
     assert fakes.openai.disconnected_at[0] - started < 1.5
     (line,) = wait_for_request_lines(capsys)
     assert line["status"] == 499 and line["error"] == "client_closed"

@@ -229,7 +229,8 @@ SAMPLE_LOG = "\n".join([
 ]) + "\n"
 
 
-def run_costs(*args: str, stdin: str | None = None, process: bool = False) -> subprocess.CompletedProcess[str]:
+def run_costs(*args: str, stdin: str | None = None,
+              process: bool = False) -> subprocess.CompletedProcess[str]:
     """`switchboard costs ARGS`: in this process (the CLI runner), or as its own process with `process`."""
     if process:
         return subprocess.run([sys.executable, "-m", "switchboard", "costs", *args], input=stdin,
@@ -241,7 +242,8 @@ def run_costs(*args: str, stdin: str | None = None, process: bool = False) -> su
 def test_switchboard_costs_prints_the_right_totals(tmp_path) -> None:
     log = tmp_path / "requests.log"
     log.write_text(SAMPLE_LOG)
-    table = run_costs(str(log), "--since", "2026-11-20T00:00:00Z", "--until", "2026-11-21T00:00:00Z", process=True)
+    table = run_costs(str(log), "--since", "2026-11-20T00:00:00Z", "--until", "2026-11-21T00:00:00Z",
+                      process=True)
     assert table.returncode == 0, table.stderr
     assert "left out 1 request(s) that no provider answered" in table.stderr  # r4, the 502
     lines = table.stdout.splitlines()

@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 def wait_until(predicate: Callable[[], T], timeout: float = 10.0, message: str = "the condition",
                interval: float = 0.02) -> T:
-    """Call `predicate` until it returns something truthy, and return that; AssertionError after `timeout` s."""
+    """Call `predicate` until it returns something truthy and return it; AssertionError after `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -1,6 +1,6 @@
 """Record what the reference tokenizer (`tokenizers`' BERT WordPiece) makes of a set of texts, on the shipped
-embedder's vocabulary: tests/data/wordpiece_reference.json, which tests/test_embeddings.py holds the service's own
-WordPiece (service/switchboard/embeddings.py) to, with no `tokenizers` in the test environment.
+embedder's vocabulary: tests/data/wordpiece_reference.json, which tests/test_embeddings.py holds the service's
+own WordPiece (service/switchboard/embeddings.py) to, with no `tokenizers` in the test environment.
 
 Run it again whenever the embedder is rebuilt (`make classifier`): the test refuses a reference recorded on
 another vocabulary.
@@ -25,7 +25,8 @@ OUT = ROOT / "tests/data/wordpiece_reference.json"
 # Hand-picked edge cases: accents, CJK, punctuation, control and zero-width characters, long words.
 EDGES = [
     "How do I reverse a list in Python? It's `xs[::-1]`, right?",
-    "Héllo wörld! naïve café — 5°C, 3.14, x_y, \"quoted\" 東京タワー ×2 a´b \u200b zero\u00a0nbsp \x07 bell\ttab",
+    "Héllo wörld! naïve café — 5°C, 3.14, x_y, \"quoted\" 東京タワー ×2 a´b \u200b zero\u00a0nbsp "
+    "\x07 bell\ttab",
     "Résume ce texte : La réunion est annulée. ¿Qué tal? Grüße aus Köln!",
     "def f(x):\n    return {'a': [1, 2, 3]}  # comment <html> &amp; @user #tag $5 100% a+b=c",
     "supercalifragilisticexpialidocious " + "z" * 120 + " antidisestablishmentarianism",
@@ -53,8 +54,9 @@ def main() -> None:
     texts = EDGES + [text for pair in pairs[::5] for text in (pair["a"], pair["b"])]
     cases = [{"text": text, "ids": reference.encode(text, add_special_tokens=False).ids} for text in texts]
     head = json.dumps({"model": MODEL.name, "vocab_sha256": vocab_sha256(vocab),
-                       "tokenizers": tokenizers.__version__, "unk_id": vocab.index("[UNK]")}, ensure_ascii=False)
-    lines = ",\n".join(json.dumps(case, ensure_ascii=False) for case in cases)  # a case a line: readable diffs
+                       "tokenizers": tokenizers.__version__, "unk_id": vocab.index("[UNK]")})
+    # One case a line: readable diffs.
+    lines = ",\n".join(json.dumps(case, ensure_ascii=False) for case in cases)
     OUT.write_text(f'{head[:-1]}, "cases": [\n{lines}\n]}}\n', encoding="utf-8")
     print(f"{OUT.relative_to(ROOT)}: {len(cases)} texts")
 

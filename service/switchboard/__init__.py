@@ -1,7 +1,8 @@
 """Switchboard: an LLM routing gateway.
 
 The library's names load on first use (PEP 562), so that `import switchboard.cli` (the `switchboard` command's
-`--help` and `--version`) does not import the whole gateway: `from switchboard import Switchboard` still works.
+`--help` and `--version`) does not import the whole gateway; `from switchboard import Switchboard` works
+as before.
 """
 
 from __future__ import annotations

@@ -438,7 +438,7 @@ class FakeProvider:
         embed = request.path == self.embed_path
         reply = self._next_reply(request, embed, body)
         try:
-            # The sleeps in this method are the scripted behaviour (latency, hangs, stalls), not synchronisation.
+            # The sleeps in this method are the scripted behaviour (latency, hangs, stalls), not waiting.
             if reply.delay_s:
                 await asyncio.sleep(reply.delay_s)
             if reply.hang:

@@ -16,7 +16,7 @@ def without_gpus() -> Deployment:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that reads a deployment of the program under Pulumi's mocks (seconds of CPU for each) is the slow
+    """A test that reads a deployment of the program under Pulumi's mocks (seconds of CPU each) is the slow
     tier; the config checks that fail before any resource stay in the fast one."""
     for item in items:
         if {"deployments", "without_gpus"} & set(getattr(item, "fixturenames", ())):

@@ -46,12 +46,12 @@ def costs(
     with stream:
         summary = report.summarize(stream, groups, window[0], window[1])
     if not summary.lines:
-        typer.echo(f"switchboard: costs: {log_file} is empty: no request records (switchboard serve writes one "
-                   "line per request on stdout: `switchboard serve > requests.log`)", err=True)
+        typer.echo(f"switchboard: costs: {log_file} is empty: no request records (switchboard serve writes "
+                   "one line per request on stdout: `switchboard serve > requests.log`)", err=True)
     elif not summary.records:
         typer.echo(f"switchboard: costs: read {summary.lines} lines of {log_file} but found no request records "
                    "(lines with \"record\": \"request\" written by switchboard serve or worker)", err=True)
     if summary.errored:
-        typer.echo(f"switchboard: costs: left out {summary.errored} request(s) that no provider answered (refused, "
-                   "or failed on every target: recorded at no cost)", err=True)
+        typer.echo(f"switchboard: costs: left out {summary.errored} request(s) that no provider answered "
+                   "(refused, or failed on every target: recorded at no cost)", err=True)
     typer.echo(report.render(summary.rows, groups, as_csv), nl=False)

@@ -50,8 +50,12 @@ def _times_in_iso(view: dict[str, Any]) -> dict[str, Any]:
     """A key's times as ISO 8601 UTC (`2026-11-20T10:00:00Z`), not epoch seconds, for people to read."""
     from datetime import UTC, datetime
 
-    return {name: datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-            if name.endswith("_at") and isinstance(value, int | float) else value for name, value in view.items()}
+    def readable(name: str, value: Any) -> Any:
+        if name.endswith("_at") and isinstance(value, int | float):
+            return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return value
+
+    return {name: readable(name, value) for name, value in view.items()}
 
 
 async def _close(store: Any) -> None:

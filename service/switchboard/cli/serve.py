@@ -82,8 +82,8 @@ def worker(
 
     @worker_ready.connect(weak=False)
     def ready(**_: object) -> None:  # like serve's "listening" line: one line on stderr once jobs are taken
-        typer.echo(f"switchboard: worker ready · queue: {jobs.QUEUE} · pool: {pool} · concurrency: {concurrency} "
-                   f"· config: {config_source(config, settings.env)}", err=True)
+        typer.echo(f"switchboard: worker ready · queue: {jobs.QUEUE} · pool: {pool} · concurrency: "
+                   f"{concurrency} · config: {config_source(config, settings.env)}", err=True)
 
     worker_app(settings.redis_url, settings.job_visibility_s).worker_main(
         ["--quiet", "worker", f"--pool={pool}", f"--concurrency={concurrency}", f"--queues={jobs.QUEUE}",
