@@ -94,6 +94,7 @@ def test_promtool_accepts_the_rule_file(promtool: str) -> None:
     assert f"SUCCESS: {len(_rules())} rules found" in result.stdout
 
 
+@pytest.mark.slow
 def test_promtool_unit_tests_pass(promtool: str) -> None:
     assert UNIT_TESTS, "no promtool unit tests in deploy/prometheus/tests/"
     result = subprocess.run([promtool, "test", "rules", *map(str, UNIT_TESTS)], capture_output=True,

@@ -468,6 +468,7 @@ def classify(call) -> str:
         return type(error).__name__
 
 
+@pytest.mark.slow
 def test_chaos_faults_reach_the_openai_sdk_as_its_errors(fakes) -> None:
     fakes.openai.chaos(rate=0.6, seed=3, hang_s=0.5)
     client = openai_client(fakes.openai, timeout=httpx.Timeout(0.25, connect=1))

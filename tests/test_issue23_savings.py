@@ -14,10 +14,10 @@ import httpx
 import orjson
 import pytest
 
+from switchboard.core.response import Usage
 from switchboard.operations.feedback import is_feedback
 from switchboard.operations.logfiles import is_record
 from switchboard.pricing import cost_usd
-from switchboard.core.response import Usage
 from tests.conftest import make_config
 from tests.fakes import Reply
 

@@ -34,6 +34,7 @@ class Summary:
     lines: int = 0  # lines read
     records: int = 0  # request records among them (checksum verified)
     rejected: int = 0  # lines that looked like records but failed the checksum
+    errored: int = 0  # records in the window that no provider answered (refused or failed): left out, cost 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -57,10 +58,11 @@ def summarize(
             summary.rejected += 1
             continue
         summary.records += 1
-        if not record.get("provider"):
-            continue
         at = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00"))
         if (since and at < since) or (until and at >= until):
+            continue
+        if not record.get("provider"):
+            summary.errored += 1
             continue
         key = tuple(str(record.get(field) or "-") for field in by)
         row = rows.setdefault(key, Row(key))

@@ -469,6 +469,7 @@ class FakeProvider:
         embed = request.path == self.embed_path
         reply = self._next_reply(request, embed, body)
         try:
+            # The sleeps in this method are the scripted behaviour (latency, hangs, stalls), not waiting.
             if reply.delay_s:
                 await asyncio.sleep(reply.delay_s)
             if reply.hang:
@@ -510,12 +511,17 @@ class FakeProvider:
             await response.write(data)
         for index in range(len(content) + 1):
             if reply.cut_after == index:
-                assert request.transport is not None
-                await asyncio.sleep(0.05)  # let what was written reach the socket: abort() drops the buffer
-                request.transport.abort()
+                transport = request.transport
+                assert transport is not None
+                # Let what was written reach the socket first: abort() drops whatever is still buffered.
+                for _ in range(200):
+                    if not transport.get_write_buffer_size():
+                        break
+                    await asyncio.sleep(0.005)
+                transport.abort()
                 return response
             if reply.stall_after == index:
-                await asyncio.sleep(reply.stall_s)
+                await asyncio.sleep(reply.stall_s)  # scripted: a stream that stalls
             if reply.malformed_after == index:
                 await response.write(b"data: {this is not json\n\n")
             if reply.error_after == index:
@@ -526,7 +532,7 @@ class FakeProvider:
             if index == len(content):
                 break
             if reply.chunk_delay_s:
-                await asyncio.sleep(reply.chunk_delay_s)
+                await asyncio.sleep(reply.chunk_delay_s)  # scripted: a slow stream
             await response.write(content[index])
         for data in ending:
             await response.write(data)

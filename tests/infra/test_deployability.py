@@ -415,6 +415,7 @@ def test_the_router_is_not_public_without_tls_and_authentication(deployments: di
 CERTIFICATE = "arn:aws:acm:us-east-1:210987654321:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 
 
+@pytest.mark.slow
 def test_a_public_router_terminates_tls_at_the_load_balancer_for_the_named_sources() -> None:
     deployment = deploy("prod", {"switchboard:routerExposure": "public", "switchboard:routerCertificateArn":
                                  CERTIFICATE, "switchboard:routerSourceRanges": ["52.94.76.0/22"]})
@@ -545,6 +546,7 @@ def test_the_router_drains_before_it_is_killed(deployments: dict[str, Deployment
     assert pre_stop >= 5 and termination > pre_stop + grace
 
 
+@pytest.mark.slow
 def test_the_termination_grace_follows_the_services_shutdown_grace() -> None:
     deployment = deploy("dev", {"switchboard:routerShutdownGraceS": 90})
     pre_stop, grace, termination = drain(deployment)
@@ -633,6 +635,7 @@ def test_the_cluster_and_its_nodes_are_private_in_zones_eks_supports(deployments
         assert tagged and all(private(i) for i in tagged)
 
 
+@pytest.mark.slow
 def test_chains_the_stack_does_not_set_keep_only_its_providers() -> None:
     """Routes, tiers, pipeline steps and embedding routes of the service's defaults lose dropped providers."""
     deployment = deploy("dev", {"switchboard:gpuEnabled": False, "switchboard:providers": ["openai", "anthropic"],

@@ -98,6 +98,7 @@ def checkov_report(deployments: dict[str, Deployment], tmp_path_factory: pytest.
     return run_checkov(deployments, tmp_path_factory.mktemp("manifests"))
 
 
+@pytest.mark.slow
 def test_checkov_finds_nothing_and_every_skip_says_why(checkov_report: list[dict]) -> None:
     reports = checkov_report
     assert reports, "checkov scanned no Kubernetes objects"
@@ -112,6 +113,7 @@ def test_checkov_finds_nothing_and_every_skip_says_why(checkov_report: list[dict
         assert len(check["check_result"].get("suppress_comment", "").strip()) > 10, check["check_id"]
 
 
+@pytest.mark.slow
 def test_every_checkov_skip_hides_a_real_finding(deployments: dict[str, Deployment], checkov_report: list[dict],
                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
     """A skip that suppresses nothing is noise (or a claim about the scanner that is not true): drop it."""

@@ -65,9 +65,15 @@ def costs(
     shown = ", ".join(log_files)
     if not savings:
         summary = report.summarize(lines, groups, window[0], window[1])
-        if summary.lines and not summary.records:
+        if not summary.lines:
+            typer.echo(f"switchboard: costs: {shown} is empty: no request records (switchboard serve writes "
+                       "one line per request on stdout: `switchboard serve > requests.log`)", err=True)
+        elif not summary.records:
             typer.echo(f"switchboard: costs: read {summary.lines} lines of {shown} but found no request records "
                        "(lines with \"record\": \"request\" written by switchboard serve or worker)", err=True)
+        if summary.errored:
+            typer.echo(f"switchboard: costs: left out {summary.errored} request(s) that no provider answered "
+                       "(refused, or failed on every target: recorded at no cost)", err=True)
         typer.echo(report.render(summary.rows, groups, as_csv), nl=False)
         return
     _savings(lines, shown, groups, window, baseline, as_json, as_csv, html_file, load(config))

@@ -59,7 +59,7 @@ def serve(
     except PortInUse as error:
         raise fail(str(error)) from None
     shown = f"[{host}]" if ":" in host else host
-    auth = "on" if settings.auth else "off"
+    auth = "on" if settings.auth else "off (every endpoint open, /metrics too)"
     banner = (f"http://{shown}:{port} · config: {config_source(config, settings.env)} · auth: {auth}"
               + (f" · metrics: :{metrics_port}/metrics" if metrics_port else ""))
     if count == 1:
@@ -126,6 +126,15 @@ def worker(
     load(config)  # fail now, not on the first job
     if config is not None:
         os.environ[CONFIG_ENV] = str(config)
+    from celery.signals import worker_ready
+
+    from switchboard.config import config_source
+
+    @worker_ready.connect(weak=False)
+    def ready(**_: object) -> None:  # like serve's "listening" line: one line on stderr once jobs are taken
+        typer.echo(f"switchboard: worker ready · queue: {jobs.QUEUE} · pool: {pool} · concurrency: "
+                   f"{concurrency} · config: {config_source(config, settings.env)}", err=True)
+
     worker_app(settings.redis_url, settings.job_visibility_s).worker_main(
         ["--quiet", "worker", f"--pool={pool}", f"--concurrency={concurrency}", f"--queues={jobs.QUEUE}",
          "--loglevel=WARNING", "--without-gossip", "--without-mingle"]  # --quiet: no banner on stdout
