@@ -37,7 +37,8 @@ def test_two_workers_share_the_port_sum_their_metrics_and_both_drain_on_sigterm(
     process = subprocess.Popen(
         [sys.executable, "-m", "switchboard", "serve", "--port", str(port), "--metrics-port", str(metrics_port),
          "--workers", "2"],
-        env={**os.environ, **env, "SWITCHBOARD_WORKERS": "2", "PROMETHEUS_MULTIPROC_DIR": ""},
+        env={**{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}, **env,
+             "SWITCHBOARD_WORKERS": "2"},
         stdout=log, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:

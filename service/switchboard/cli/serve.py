@@ -34,6 +34,8 @@ def serve(
 
     from switchboard.http import workers as supervision
 
+    if not os.environ.get(supervision.METRICS_DIR_ENV):  # set but empty would mean "the current directory"
+        os.environ.pop(supervision.METRICS_DIR_ENV, None)
     count = workers or supervision.available_cpus()
     if count > 1:
         supervision.prepare_metrics_dir()  # before any metric exists: every worker's go to files there
