@@ -26,6 +26,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+	@command -v promtool >/dev/null || { apt-get update -qq && apt-get install -y -qq prometheus; }
 	$(BIN)/python -m pytest
 
 # Each benchmark measures side by side in one run (see bench/*.py); `make soak` is the long chaos run.

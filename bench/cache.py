@@ -24,11 +24,12 @@ from harness import save  # noqa: E402
 from switchboard.cache.fingerprint import fingerprint  # noqa: E402
 from switchboard.cache.response_cache import ResponseCache  # noqa: E402
 from switchboard.cache.semantic import SemanticIndex  # noqa: E402
+from switchboard.cache.store import MemoryStore  # noqa: E402
 from switchboard.config import parse_config  # noqa: E402
-from switchboard.engine.context import RequestContext  # noqa: E402
-from switchboard.request import Message, Request  # noqa: E402
+from switchboard.core.context import RequestContext
+from switchboard.core.request import Message, Request
+from switchboard.core.response import CompletionResponse, Route, Usage
 from switchboard.routing.router import Router  # noqa: E402
-from switchboard.schema import CompletionResponse, Route, Usage  # noqa: E402
 
 TOPICS = ["the capital of", "the population of", "the history of", "the climate of", "the main exports of",
           "the cuisine of", "the official language of", "the currency of", "famous landmarks in", "the economy of"]
@@ -69,7 +70,7 @@ async def main() -> None:
         return Request(messages=[Message("system", "Be brief."), Message("user", text)], temperature=0)
 
     plan = await router.decide(ctx, request("warm"))
-    index = SemanticIndex(config, None)
+    index = SemanticIndex(config, None, MemoryStore(64 << 20))
     value = answer("An answer of a paragraph or so, " * 8)
     started = time.perf_counter()
     for n in range(args.entries):  # one context, 10,000 different questions
@@ -90,12 +91,11 @@ async def main() -> None:
     for n in range(2000):
         req = request(f"Exact question {n % 200}")
         started = time.perf_counter()
-        if await cache.lookup(ctx, req, plan) is None:
-            exact_key = ctx.fingerprint
-            assert exact_key is not None
+        lookup = await cache.lookup(ctx, req, plan)
+        assert lookup.key is not None
         exact.append((time.perf_counter() - started) * 1000)
         if n < 200:
-            await cache.store(ctx, req, plan, CompletionResponse.model_validate_json(
+            await cache.store(ctx, req, plan, lookup, CompletionResponse.model_validate_json(
                 value.split(b'"response":', 1)[1].rsplit(b',"stored_at"', 1)[0]))
 
     bound = ResponseCache(config, None, semantic=False)

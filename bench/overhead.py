@@ -30,7 +30,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (  # noqa: E402
-    PYTHON, ROOT, Processes, clean_env, free_port, measured, median_run, save, table, wait_ready)
+    PYTHON,
+    ROOT,
+    Processes,
+    clean_env,
+    free_port,
+    measured,
+    median_run,
+    save,
+    table,
+    wait_ready,
+)
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 DIRECT = {"model": "gpt-5.4", "messages": MESSAGES, "max_tokens": 16}

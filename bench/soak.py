@@ -726,7 +726,7 @@ def check(soak: Soak, phases: tuple[Phase, ...]) -> None:
 
     by_id: dict[str, list[dict[str, Any]]] = {}
     for line in soak.lines:
-        by_id.setdefault(line["request_id"], []).append(line)
+        by_id.setdefault(line.get("client_request_id") or line["request_id"], []).append(line)
     sent = {result.spec.id for result in soak.results}
     for request_id in set(by_id) - sent:
         add("records", f"{request_id}: a log line for a request never sent")
@@ -785,7 +785,7 @@ def check(soak: Soak, phases: tuple[Phase, ...]) -> None:
         add("breakers", f"the calm phase is too short to show the breakers closing ({len(late_calm)} requests "
                         f"after {SETTLE_S}s)")
     for line in soak.lines:
-        if line["request_id"] in late_calm and any(s["outcome"] == "circuit_open" for s in line["path"]):
+        if (line.get("client_request_id") or line["request_id"]) in late_calm and any(s["outcome"] == "circuit_open" for s in line["path"]):
             add("breakers", f"{line['request_id']}: circuit_open late in the calm phase")
     growth = soak.rss["end"] - soak.rss["warm"]
     if growth > RSS_GROWTH_LIMIT_MB:
@@ -826,7 +826,7 @@ def figures(soak: Soak, phases: tuple[Phase, ...]) -> dict[str, Any]:
             "requests": len(mine),
             "hung_up": sum(1 for r in mine if r.spec.hang_up),
             "ok": sum(1 for r in mine if r.kind in ("200", "200 stream")),
-            "circuit_open_steps": sum(1 for line in soak.lines if line["request_id"] in ids
+            "circuit_open_steps": sum(1 for line in soak.lines if (line.get("client_request_id") or line["request_id"]) in ids
                                       for s in line["path"] if s["outcome"] == "circuit_open"),
             "breaker_samples_with_open": sum(1 for s in soak.breaker_samples if s[1] == phase.name
                                              and 2 in s[2].values()),

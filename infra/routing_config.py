@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from switchboard.config import ConfigError, default_config_data, merge, parse_config
-from switchboard.providers.registry import hosted_kinds
 
 from infra.errors import StackConfigError
+from switchboard.config import ConfigError, default_config_data, merge, parse_config
+from switchboard.providers.registry import hosted_kinds
 
 if TYPE_CHECKING:
     from infra.config import StackConfig

@@ -14,10 +14,10 @@ import httpx
 import orjson
 import pytest
 import uvicorn
+
 from switchboard import Switchboard, logs
 from switchboard.config import GatewayConfig, default_config_data, merge, parse_config
 from switchboard.http.app import create_app
-
 from tests.fakes import AnthropicFake, CohereFake, OpenAIFake, VLLMFake
 
 # Recognisable keys: the secrets tests search all captured output for them.

@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 import redis as redis_sync
-from switchboard.cache.store import MemoryStore
 
+from switchboard.cache.store import MemoryStore
 from tests.conftest import free_port, make_config, request_logs, sse_events
 from tests.fakes import Reply
 

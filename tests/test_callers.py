@@ -16,9 +16,9 @@ import openai
 import pytest
 import redis as redis_sync
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from switchboard.telemetry import tracing
 
-from tests.conftest import free_port, make_config, outcomes, request_logs
+from switchboard.telemetry import tracing
+from tests.conftest import free_port, make_config, request_logs
 from tests.fakes import Reply
 
 ADMIN = "sb-admin-test-SECRET-9999zzzz"

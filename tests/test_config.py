@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from switchboard.config import ConfigError, default_config_data, load_config
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from switchboard.engine.context import RequestContext
-from switchboard.request import Message, Request
-from switchboard.routing.router import Router
 
+from switchboard.core.context import RequestContext
+from switchboard.core.request import Message, Request
+from switchboard.routing.router import Router
 from tests.conftest import make_config, outcomes, request_logs
 from tests.fakes import Reply
 

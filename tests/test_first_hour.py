@@ -11,8 +11,8 @@ import httpx
 import orjson
 import pytest
 import yaml
-from switchboard import Switchboard
 
+from switchboard import Switchboard
 from tests.conftest import config_data, free_port
 
 CLI = [sys.executable, "-m", "switchboard"]
@@ -138,10 +138,14 @@ asyncio.run(main())
 
 async def test_the_library_takes_typed_keyword_arguments(switchboard, fakes) -> None:
     import inspect
+    import typing
 
-    parameters = inspect.signature(Switchboard.complete).parameters
-    assert {"task_type", "max_tokens", "temperature", "tools", "response_format", "timeout_s"} <= set(parameters)
-    assert parameters["max_tokens"].kind is inspect.Parameter.KEYWORD_ONLY
+    from switchboard.client import RequestOptions
+
+    # The options are one TypedDict (`**options: Unpack[RequestOptions]`): editors and type checkers see each name.
+    assert "Unpack[RequestOptions]" in str(inspect.signature(Switchboard.complete).parameters["options"].annotation)
+    hints = typing.get_type_hints(RequestOptions)
+    assert {"task_type", "max_tokens", "temperature", "tools", "response_format", "timeout_s"} <= set(hints)
     response = await switchboard.complete("hi", task_type="creative_writing", max_tokens=5)
     assert fakes.openai.received[-1].json["max_completion_tokens"] == 5 and response.provider == "openai"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from switchboard import GatewayError
 
 
@@ -97,9 +98,12 @@ def test_unknown_paths_and_methods_get_structured_errors(gateway: httpx.Client) 
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
 
 
-def test_a_sane_client_request_id_is_kept_and_a_bad_one_replaced(gateway: httpx.Client) -> None:
+def test_a_sane_client_request_id_is_echoed_and_never_becomes_ours(gateway: httpx.Client) -> None:
     kept = gateway.post("/complete", json={"text": "hi"}, headers={"x-request-id": "client-123"})
-    assert kept.headers["x-request-id"] == "client-123" and kept.json()["id"] == "sb-client-123"
+    assert kept.headers["x-request-id"] == "client-123"
+    assert kept.json()["id"].startswith("sb-") and "client-123" not in kept.json()["id"]  # our id, not theirs
+    again = gateway.post("/complete", json={"text": "hi"}, headers={"x-request-id": "client-123"})
+    assert again.json()["id"] != kept.json()["id"]  # a replayed id is a new request
     replaced = gateway.post("/complete", json={"text": "hi"}, headers={"x-request-id": "bad id\twith spaces"})
     assert replaced.headers["x-request-id"] != "bad id\twith spaces"
 

@@ -9,8 +9,8 @@ import time
 
 import httpx
 import orjson
-from switchboard import Switchboard
 
+from switchboard import Switchboard
 from tests.conftest import free_port, outcomes, request_logs
 
 

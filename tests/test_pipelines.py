@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import yaml
+
 from switchboard.config import ConfigError, load_config, parse_config
 from switchboard.pipelines.runner import render
-
 from tests.conftest import config_data, make_config, outcomes, request_logs
 from tests.fakes import Reply
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import email.utils
 
 import pytest
+
 from switchboard.config import BreakerConfig
+from switchboard.core.response import Usage
 from switchboard.pricing import ModelPrice, cost_usd
 from switchboard.providers.base import parse_retry_after
 from switchboard.resilience.breaker import BreakerState, CircuitBreaker, MemoryBreakers
 from switchboard.resilience.retry import RetryPolicy
-from switchboard.schema import Usage
 
 
 class Clock:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from switchboard.redact import redact, register_secret
 
+from switchboard.redact import redact, register_secret
 from tests.conftest import KEYS, make_config
 from tests.fakes import Reply
 

@@ -7,8 +7,8 @@ import asyncio
 import boto3
 import pytest
 from moto import mock_aws
-from switchboard import Switchboard
 
+from switchboard import Switchboard
 from tests.conftest import KEYS, make_config, outcomes
 
 

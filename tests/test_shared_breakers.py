@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 import redis
-from switchboard import Switchboard
 
+from switchboard import Switchboard
 from tests.conftest import free_port, make_config, outcomes
 from tests.fakes import Reply
 

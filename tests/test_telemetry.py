@@ -13,9 +13,9 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
+
 from switchboard.telemetry import tracing
 from switchboard.telemetry.record import RECORD, checksum
-
 from tests.conftest import KEYS, make_config, outcomes, request_logs
 from tests.fakes import Reply
 

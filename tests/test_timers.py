@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from switchboard.config import parse_config
 
+from switchboard.config import parse_config
 from tests.conftest import outcomes, sse_events
 from tests.fakes import Reply
 

@@ -1,10 +1,10 @@
 """Switchboard: an LLM routing gateway."""
 
 from switchboard.client import Switchboard
-from switchboard.errors import GatewayError
-from switchboard.flow import StreamFailed, StreamFinished, StreamStarted
-from switchboard.providers.base import TextDelta, ToolCallDelta
-from switchboard.schema import CompleteRequest, CompletionResponse
+from switchboard.core.errors import GatewayError
+from switchboard.core.events import StreamFailed, StreamFinished, StreamStarted, TextDelta, ToolCallDelta
+from switchboard.core.response import CompletionResponse
+from switchboard.schema import CompleteRequest
 
 __all__ = ["CompleteRequest", "CompletionResponse", "GatewayError", "StreamFailed", "StreamFinished",
            "StreamStarted", "Switchboard", "TextDelta", "ToolCallDelta"]

@@ -15,28 +15,42 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 from opentelemetry.context import Context
 from pydantic import ValidationError
 
-from switchboard.callers.model import Caller
 from switchboard.config import GatewayConfig, load_config
-from switchboard.engine.context import RequestContext, new_request_id
-from switchboard.errors import GatewayError, invalid_request
-from switchboard.flow import StreamItem
-from switchboard.request import EmbeddingRequest, Request
-from switchboard.schema import (
-    CompleteRequest,
-    CompletionResponse,
-    DecideResponse,
-    EmbeddingResponse,
-    PipelineResult,
-)
+from switchboard.core.caller import Caller
+from switchboard.core.context import RequestContext, new_request_id
+from switchboard.core.errors import GatewayError, invalid_request
+from switchboard.core.events import StreamItem
+from switchboard.core.request import EmbeddingRequest, Request
+from switchboard.core.response import CompletionResponse, DecideResponse, EmbeddingResponse, PipelineResult
+from switchboard.schema import CompleteRequest
 from switchboard.settings import Settings
 from switchboard.wiring import Runtime
 
 Messages = list[dict[str, Any]]
+
+
+class RequestOptions(TypedDict, total=False):
+    """What `complete` and `stream` accept besides the text (the fields of `POST /complete`)."""
+
+    messages: Messages | None
+    task_type: str | None
+    model: str | None
+    max_tokens: int | None
+    temperature: float | None
+    top_p: float | None
+    stop: str | list[str] | None
+    seed: int | None
+    tools: list[dict[str, Any]] | None
+    tool_choice: str | dict[str, Any] | None
+    response_format: dict[str, Any] | None
+    timeout_s: float | None
+    metadata: dict[str, str | int | float | bool] | None
+    cache: bool | None
 
 
 class Switchboard:
@@ -65,52 +79,16 @@ class Switchboard:
         await self.close()
 
     # -- requests -----------------------------------------------------------------------------------
-    async def complete(
-        self,
-        text: str | None = None,
-        *,
-        messages: Messages | None = None,
-        task_type: str | None = None,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | list[str] | None = None,
-        seed: int | None = None,
-        tools: list[dict[str, Any]] | None = None,
-        tool_choice: str | dict[str, Any] | None = None,
-        response_format: dict[str, Any] | None = None,
-        timeout_s: float | None = None,
-        metadata: dict[str, str | int | float | bool] | None = None,
-        cache: bool | None = None,
-    ) -> CompletionResponse:
+    async def complete(self, text: str | None = None, **options: Unpack[RequestOptions]) -> CompletionResponse:
         """One request, answered whole. Raises `GatewayError` (with `.status` and `.body`) when no answer comes."""
-        request = _request(locals())
+        request = _request(text, options)
         return await self.runtime.flow.complete(self._context(request), request)
 
-    def stream(
-        self,
-        text: str | None = None,
-        *,
-        messages: Messages | None = None,
-        task_type: str | None = None,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: str | list[str] | None = None,
-        seed: int | None = None,
-        tools: list[dict[str, Any]] | None = None,
-        tool_choice: str | dict[str, Any] | None = None,
-        response_format: dict[str, Any] | None = None,
-        timeout_s: float | None = None,
-        metadata: dict[str, str | int | float | bool] | None = None,
-        cache: bool | None = None,
-    ) -> AsyncIterator[StreamItem]:
+    def stream(self, text: str | None = None, **options: Unpack[RequestOptions]) -> AsyncIterator[StreamItem]:
         """One request, streamed: `StreamStarted`, then `TextDelta`s (and `ToolCallDelta`s), then `StreamFinished`
         (the whole response) or `StreamFailed`. A failure before the first token raises `GatewayError` from the
         first iteration."""
-        request = _request({**locals(), "stream": True})
+        request = _request(text, options, stream=True)
         return self.runtime.flow.stream(self._context(request), request)
 
     async def decide(
@@ -123,7 +101,7 @@ class Switchboard:
         tools: list[dict[str, Any]] | None = None,
     ) -> DecideResponse:
         """The route a request would take (chain, rule, reason, the classifier's view), calling no provider."""
-        request = _request(locals())
+        request = _request(text, {"messages": messages, "task_type": task_type, "model": model, "tools": tools})
         return await self.runtime.flow.decide(self._context(request), request)
 
     async def embed(
@@ -158,13 +136,15 @@ class Switchboard:
 
     def _context(self, request: Request | EmbeddingRequest, trace: Context | None = None) -> RequestContext:
         self.runtime.session()  # not started: say so now, before anything is recorded
-        ctx = RequestContext(front_door="library", caller=self._caller(), trace=trace, metadata=request.metadata)
-        self.runtime.telemetry.start(ctx)
-        return ctx
+        return RequestContext(front_door="library", caller=self._caller(), trace=trace)
 
 
-def _request(fields: dict[str, Any]) -> Request:
-    body = {name: value for name, value in fields.items() if name != "self" and value is not None}
+def _request(text: str | None, options: Mapping[str, Any], stream: bool = False) -> Request:
+    body = {name: value for name, value in options.items() if value is not None}
+    if text is not None:
+        body["text"] = text
+    if stream:
+        body["stream"] = True
     try:
         return CompleteRequest.model_validate(body).to_request()
     except ValidationError as error:

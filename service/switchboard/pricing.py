@@ -13,8 +13,8 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.request import CHARS_PER_TOKEN
-from switchboard.schema import Usage
+from switchboard.core.request import CHARS_PER_TOKEN
+from switchboard.core.response import Usage
 
 PER_MILLION = 1_000_000
 PRICES_ENV = "SWITCHBOARD_PRICES"  # names another price table (read by the config loader)

@@ -1,4 +1,4 @@
-"""The standard request and response: the same shape whichever provider answers.
+"""The wire shape of the standard request: `CompleteRequest` and the messages the front doors share.
 
 `CompleteRequest` is the body of `POST /complete` (and of `POST /decide`); its messages use OpenAI's chat
 message shape (text and image parts, tool calls, tool results), the one the other front doors share.
@@ -7,7 +7,6 @@ message shape (text and image parts, tool calls, tool results), the one the othe
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,38 +20,12 @@ from pydantic import (
     model_validator,
 )
 
-from switchboard import request as neutral
+from switchboard.core import request as neutral
 
 MAX_STOP_SEQUENCES = 4  # the smallest limit among the providers (OpenAI)
 TOOL_NAME = r"^[a-zA-Z0-9_\-]{1,64}$"
 
 
-class Outcome(StrEnum):
-    """What one attempt ended in. The same words appear in responses, logs, metrics and traces."""
-
-    OK = "ok"
-    RATE_LIMITED = "rate_limited"
-    QUOTA_EXCEEDED = "quota_exceeded"
-    OVERLOADED = "overloaded"
-    SERVER_ERROR = "server_error"
-    TIMEOUT = "timeout"
-    CONNECT_ERROR = "connect_error"
-    INVALID_RESPONSE = "invalid_response"
-    AUTH_ERROR = "auth_error"
-    BAD_REQUEST = "bad_request"
-    CIRCUIT_OPEN = "circuit_open"
-    SKIPPED_NO_KEY = "skipped_no_key"
-    UNAVAILABLE = "unavailable"
-    UNSUPPORTED = "unsupported"  # the target cannot serve what the request needs (`missing` says what)
-    DEADLINE_EXCEEDED = "deadline_exceeded"
-    CLIENT_CLOSED = "client_closed"
-    HEDGE_LOST = "hedge_lost"  # a hedged attempt cancelled because the other one answered first
-
-
-# Outcomes of targets skipped without any call upstream.
-NOT_CALLED = frozenset({Outcome.SKIPPED_NO_KEY, Outcome.CIRCUIT_OPEN, Outcome.UNAVAILABLE, Outcome.UNSUPPORTED})
-
-FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
 NonBlank = Annotated[str, StringConstraints(min_length=1), Field(pattern=r"\S")]
 
 
@@ -330,150 +303,3 @@ class CompleteRequest(_Wire):
 def to_tool(tool: ToolIn) -> neutral.Tool:
     f = tool.function
     return neutral.Tool(f.name, f.description, f.parameters, f.strict)
-
-
-# -- responses --------------------------------------------------------------------------------------------
-class Usage(BaseModel):
-    """`input_tokens` counts every prompt token; `cached_tokens` and `cache_write_tokens` are parts of it."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    cache_write_tokens: int = 0
-
-
-def _absent(value: Any) -> bool:
-    return value is None or value is False
-
-
-class Attempt(BaseModel):
-    """One try against one target, recorded as data."""
-
-    provider: str
-    model: str
-    outcome: Outcome
-    status: int | None = None
-    wait_ms: float = 0.0
-    latency_ms: float = 0.0
-    detail: str | None = None
-    # Shown only when they say something:
-    missing: list[str] | None = Field(None, exclude_if=_absent)  # unsupported: the capabilities the target lacks
-    hedged: bool = Field(False, exclude_if=_absent)  # started by a hedge beside a slow attempt
-    cost_usd: float | None = Field(None, exclude_if=_absent)  # used tokens without answering (a hedge that lost)
-
-
-class Decision(BaseModel):
-    """How the route was chosen: the rule, and what the classifier inferred when it ran."""
-
-    rule: str
-    task_type: str | None = None
-    complexity: Literal["simple", "complex"] | None = None
-    score: float | None = None  # complexity score, 0-1
-    confidence: float | None = None  # the classifier's confidence in its task type
-    classifier_ms: float | None = None
-    tier: str | None = None
-
-
-class Route(BaseModel):
-    reason: str
-    decision: Decision | None = None
-    attempts: list[Attempt] = []
-
-
-class FunctionCall(BaseModel):
-    name: str
-    arguments: str  # a JSON object as a string
-
-
-class ToolCallOut(BaseModel):
-    id: str
-    type: Literal["function"] = "function"
-    function: FunctionCall
-
-
-class Choice(BaseModel):
-    index: int
-    text: str
-    tool_calls: list[ToolCallOut] | None = None
-    finish_reason: FinishReason
-    logprobs: list[dict[str, Any]] | None = None
-
-
-class CacheInfo(BaseModel):
-    kind: Literal["exact", "semantic"]
-    similarity: float | None = None
-    age_s: float
-    saved_usd: float = 0.0
-
-
-class CompletionResponse(BaseModel):
-    id: str
-    text: str
-    tool_calls: list[ToolCallOut] | None = Field(None, exclude_if=_absent)
-    provider: str
-    model: str
-    task_type: str | None
-    finish_reason: FinishReason
-    usage: Usage
-    cost_usd: float
-    cost_estimated: bool = False  # the provider reported no usage: tokens were estimated from the text
-    latency_ms: float
-    cached: bool = False
-    # Present only when they apply:
-    cache: CacheInfo | None = Field(None, exclude_if=_absent)
-    logprobs: list[dict[str, Any]] | None = Field(None, exclude_if=_absent)  # the first choice's logprobs.content
-    choices: list[Choice] | None = Field(None, exclude_if=_absent)  # every choice, when n > 1 was asked
-    dropped: list[str] | None = Field(None, exclude_if=_absent)  # parameters dropped for the answering target
-    route: Route
-
-
-class EmbeddingResponse(BaseModel):
-    id: str
-    provider: str
-    model: str
-    vectors: list[list[float]]
-    usage: Usage
-    cost_usd: float
-    latency_ms: float
-    route: Route
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    field: str | None = None
-    step: str | None = None  # the pipeline step that failed
-    request_id: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorDetail
-    route: Route | None = None
-
-
-class PipelineTotals(BaseModel):
-    cost_usd: float
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    latency_ms: float
-
-
-class PipelineResult(BaseModel):
-    """A pipeline run: the final text, every step's standard response, and the totals."""
-
-    id: str
-    pipeline: str
-    output: str
-    steps: dict[str, CompletionResponse]
-    totals: PipelineTotals
-
-
-class DecideResponse(BaseModel):
-    """`POST /decide`: the route a request would take, without calling any provider."""
-
-    task_type: str | None
-    rule: str
-    reason: str
-    chain: list[str]
-    decision: Decision

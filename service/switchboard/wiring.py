@@ -86,8 +86,8 @@ class Runtime:
         self.auth = Authenticator(config, settings, self.keys)
         self.limiter = build_limiter(config, self.redis, self.keys)
         self.cache = _build_cache(config, self.redis, self.telemetry)
-        self.flow = Flow(config, self.router, self.engine, self.telemetry, self.cache, self.limiter)
-        self.pipelines = PipelineRunner(config, self.flow, self.telemetry)
+        self.flow = Flow(config, self.router, self.engine, [self.telemetry], self.cache, self.limiter)
+        self.pipelines = PipelineRunner(config, self.flow)
         self.jobs = JobStore(self.redis) if self.redis is not None else None
         key_envs = [p.key_env for p in config.providers.values() if p.key_env] + [ADMIN_KEY_ENV]
         arns = secret_arns(env, key_envs)

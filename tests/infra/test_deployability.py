@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 import yaml
-from switchboard.config import default_config_data, parse_config
 
 from infra import capacity
 from infra.config import StackConfigError, load
 from infra.routing_config import merge
+from switchboard.config import default_config_data, parse_config
 from tests.infra.stack import ZONES, Deployment, configure, deploy
 
 STACKS = ["dev", "prod"]

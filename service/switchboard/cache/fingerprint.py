@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from switchboard.request import ImagePart, Message, Request
-from switchboard.routing.plan import Plan
+from switchboard.core.plan import Plan
+from switchboard.core.request import ImagePart, Message, Request
 
 ANSWER_PARAMS = ("max_tokens", "temperature", "top_p", "stop", "seed", "n", "logprobs", "top_logprobs",
                  "frequency_penalty", "presence_penalty", "logit_bias", "reasoning_effort", "parallel_tool_calls")

@@ -4,43 +4,55 @@ What is looked up: only deterministic requests (temperature 0) unless the route 
 request (`cache: true`) opts in to caching sampled answers; never a request with `cache: false`; reading is
 skipped with `Cache-Control: no-cache` and writing with `no-store`. A hit costs 0 and records what it saved.
 Cache errors (Redis down, a corrupt entry) never fail a request: it goes to the provider and the log says why.
+
+`lookup` returns a `Lookup` (the status, the hit, and the fingerprint that `store` needs later); a streamed
+hit is replayed as the usual stream events (`replay`).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import orjson
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
-from switchboard.cache.fingerprint import Fingerprint, fingerprint, tenant_tag
-from switchboard.cache.store import MemoryStore, RedisStore
-from switchboard.config import CacheConfig, GatewayConfig
-from switchboard.engine.context import RequestContext
+from switchboard.cache.fingerprint import Fingerprint, fingerprint
+from switchboard.cache.store import MemoryStore, RedisStore, Store, StoreStats, entry_key
+from switchboard.config import GatewayConfig
+from switchboard.core.context import RequestContext
+from switchboard.core.events import StreamEvent, TextDelta, ToolCallDelta
+from switchboard.core.plan import CachePolicy, Plan
+from switchboard.core.request import Request
+from switchboard.core.response import CacheInfo, CompletionResponse, Route, Usage
 from switchboard.logs import log
-from switchboard.request import Request
-from switchboard.routing.plan import Plan
-from switchboard.schema import CacheInfo, CompletionResponse, Route, Usage
 
-EXACT_PREFIX = "sb:cache:x:"
+Status = Literal["hit", "semantic-hit", "miss", "bypass"]
+REPLAY_PIECE = 24  # characters per replayed text event
 
 
-def exact_key(print_: Fingerprint) -> str:
-    return f"{EXACT_PREFIX}{tenant_tag(print_.tenant)}:{print_.exact}"
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    status: Status
+    response: CompletionResponse | None = None  # the hit
+    key: Fingerprint | None = None  # what `store` files the answer under (None: do not store)
+
+
+BYPASS = Lookup("bypass")
 
 
 class ResponseCache:
     def __init__(self, config: GatewayConfig, client: aioredis.Redis | None, semantic: bool) -> None:
         self._config = config
-        self.entries: MemoryStore | RedisStore = (RedisStore(client) if client is not None
-                                                else MemoryStore(config.cache.exact.max_bytes))
+        self.entries: Store = RedisStore(client) if client is not None else MemoryStore(config.cache.exact.max_bytes)
         self.semantic: Any = None
         if semantic:
             from switchboard.cache.semantic import SemanticIndex
 
-            self.semantic = SemanticIndex(config, client)
+            self.semantic = SemanticIndex(config, client, self.entries)
 
     async def start(self) -> None:
         if self.semantic is not None:
@@ -50,50 +62,40 @@ class ResponseCache:
         if self.semantic is not None:
             await self.semantic.close()
 
-    def _cacheable(self, ctx: RequestContext, request: Request, policy: CacheConfig) -> bool:
-        if request.cache is False or not (policy.exact.enabled or policy.semantic.enabled):
+    @staticmethod
+    def _cacheable(request: Request, policy: CachePolicy) -> bool:
+        if request.cache is False or not policy.any:
             return False
-        deterministic = request.temperature == 0
-        return deterministic or policy.sampled or request.cache is True
+        return request.temperature == 0 or policy.sampled or request.cache is True
 
-    async def lookup(self, ctx: RequestContext, request: Request, plan: Plan) -> CompletionResponse | None:
+    async def lookup(self, ctx: RequestContext, request: Request, plan: Plan) -> Lookup:
         policy = plan.cache
-        if not self._cacheable(ctx, request, policy):
-            ctx.cache = "bypass"
-            return None
-        print_ = fingerprint(request, plan, ctx.caller.tenant,
-                             request.max_tokens or self._config.default_max_tokens)
-        ctx.fingerprint = print_
-        if not ctx.cache_read:
-            ctx.cache = "bypass"
-            return None
-        if policy.exact.enabled:
+        if not self._cacheable(request, policy):
+            return BYPASS
+        print_ = fingerprint(request, plan, ctx.caller.tenant, request.max_tokens or self._config.default_max_tokens)
+        store_key = print_ if request.cache_write else None
+        if not request.cache_read:
+            return Lookup("bypass", key=store_key)
+        if policy.exact:
             hit = await self._exact(ctx, plan, print_)
             if hit is not None:
-                return hit
-        if policy.semantic.enabled and self.semantic is not None and not _has_tools(request):
-            found = await self.semantic.find(ctx, print_, policy.semantic.threshold)
+                return Lookup("hit", hit, store_key)
+        if policy.semantic and self.semantic is not None and not _has_tools(request):
+            found = await self.semantic.find(ctx, print_, policy.semantic_threshold)
             if found is not None:
                 raw, similarity = found
                 hit = self._hit(ctx, plan, raw, "semantic", similarity)
                 if hit is not None:
-                    ctx.cache = "semantic-hit"
-                    return hit
-        ctx.cache = "miss"
-        return None
+                    return Lookup("semantic-hit", hit, store_key)
+        return Lookup("miss", key=store_key)
 
     async def _exact(self, ctx: RequestContext, plan: Plan, print_: Fingerprint) -> CompletionResponse | None:
         try:
-            raw = await self.entries.get(exact_key(print_))
+            raw = await self.entries.get(entry_key("x", print_.tenant, print_.exact))
         except Exception as error:  # Redis down or anything else: the request goes on to the provider
             ctx.notes.append(f"cache read failed: {type(error).__name__}")
             return None
-        if raw is None:
-            return None
-        hit = self._hit(ctx, plan, raw, "exact", None)
-        if hit is not None:
-            ctx.cache = "hit"
-        return hit
+        return None if raw is None else self._hit(ctx, plan, raw, "exact", None)
 
     def _hit(self, ctx: RequestContext, plan: Plan, raw: bytes, kind: str,
              similarity: float | None) -> CompletionResponse | None:
@@ -118,19 +120,39 @@ class ResponseCache:
                                   f"route {plan.chain}", decision=plan.decision, attempts=[]),
         })
 
-    async def store(self, ctx: RequestContext, request: Request, plan: Plan, response: CompletionResponse) -> None:
-        print_ = ctx.fingerprint
-        if print_ is None or not ctx.cache_write or response.finish_reason == "error":
+    async def store(self, ctx: RequestContext, request: Request, plan: Plan, lookup: Lookup,
+                    response: CompletionResponse) -> None:
+        print_ = lookup.key
+        if print_ is None or response.finish_reason == "error":
             return
         policy = plan.cache
         value = orjson.dumps({"response": response.model_dump(mode="json"), "stored_at": time.time()})
-        if policy.exact.enabled:
+        if policy.exact:
             try:
-                await self.entries.put(exact_key(print_), value, policy.exact.ttl_s)
+                await self.entries.put(entry_key("x", print_.tenant, print_.exact), value, policy.exact_ttl_s)
             except Exception as error:
                 log.warning("cache_write_failed", request_id=ctx.id, error=type(error).__name__)
-        if policy.semantic.enabled and self.semantic is not None and not _has_tools(request):
-            await self.semantic.add(ctx, print_, value, policy.semantic.ttl_s)
+        if policy.semantic and self.semantic is not None and not _has_tools(request):
+            await self.semantic.add(ctx, print_, value, policy.semantic_ttl_s)
+
+    # -- operations --------------------------------------------------------------------------------
+    async def clear(self, tenant: str | None = None) -> int:
+        return await self.entries.clear(tenant)
+
+    async def stats(self) -> StoreStats:
+        stats = await self.entries.stats()
+        if self.semantic is not None and stats.store == "memory":
+            stats.entries["semantic"] = self.semantic.entries
+        return stats
+
+
+def replay(response: CompletionResponse) -> Iterator[StreamEvent]:
+    """A stored answer as the events of a stream (a streamed cache hit)."""
+    text = response.text
+    for start in range(0, len(text), REPLAY_PIECE):
+        yield TextDelta(text[start:start + REPLAY_PIECE])
+    for index, call in enumerate(response.tool_calls or ()):
+        yield ToolCallDelta(index, call.function.arguments, call.id, call.function.name)
 
 
 def _has_tools(request: Request) -> bool:

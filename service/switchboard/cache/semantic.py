@@ -7,7 +7,7 @@ stream as it grows (a blocking read of at most 200 ms), so one replica's answer 
 within a second, and a replica that starts reads the stream back first. Redis 7.0, as shipped here, has no
 vector search module; and a brute-force dot product over one context's entries takes well under a millisecond
 at 10,000 entries, so a vector database would add a network hop for no gain. Without Redis the index is the
-replica's own. The cosine is only the first test: `embeddings.same_meaning` then checks the words (numbers,
+replica's own. The answers themselves live in the cache's `Store` (kind `s`). The cosine is only the first test: `embeddings.same_meaning` then checks the words (numbers,
 negations, entities, one word swapped for another), which static embeddings cannot tell apart.
 """
 
@@ -22,14 +22,14 @@ import numpy as np
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from switchboard.cache.fingerprint import Fingerprint, tenant_tag
+from switchboard.cache.fingerprint import Fingerprint
+from switchboard.cache.store import PREFIX, Store, entry_key
 from switchboard.config import GatewayConfig
+from switchboard.core.context import RequestContext
 from switchboard.embeddings import DEFAULT_THRESHOLD, Embedder, same_meaning
-from switchboard.engine.context import RequestContext
 from switchboard.logs import log
 
-LOG = "sb:cache:log"
-VALUE_PREFIX = "sb:cache:s:"
+LOG = f"{PREFIX}log"
 LOG_MAXLEN = 200_000
 CANDIDATES = 8  # the closest entries the word check looks at
 
@@ -73,13 +73,13 @@ class _Context:
 
 
 class SemanticIndex:
-    def __init__(self, config: GatewayConfig, client: aioredis.Redis | None) -> None:
+    def __init__(self, config: GatewayConfig, client: aioredis.Redis | None, store: Store) -> None:
         self.embedder = Embedder.load()
         self._redis = client
         self._max_entries = config.cache.semantic.max_entries
         self._contexts: dict[str, _Context] = {}
         self._order: deque[tuple[str, str]] = deque()  # (context, key) oldest first, for the entry bound
-        self._values: dict[str, bytes] = {}  # without Redis, the answers themselves
+        self._store = store
         self._last_id = "0-0"
         self._reader: asyncio.Task[None] | None = None
 
@@ -125,31 +125,28 @@ class SemanticIndex:
         return None
 
     async def _value(self, ctx: RequestContext, key: str) -> bytes | None:
-        if self._redis is None:
-            return self._values.get(key)
         try:
-            value: bytes | None = await self._redis.get(key)
+            return await self._store.get(key)
         except (RedisError, OSError) as error:
             ctx.notes.append(f"semantic cache read failed: {type(error).__name__}")
             return None
-        return value
 
     # -- store -------------------------------------------------------------------------------------
     async def add(self, ctx: RequestContext, print_: Fingerprint, value: bytes, ttl_s: float) -> None:
         if not print_.last_user:
             return
-        key = f"{VALUE_PREFIX}{tenant_tag(print_.tenant)}:{print_.exact}"
+        key = entry_key("s", print_.tenant, print_.exact)
         vector = self.embedder.embed([print_.last_user])[0]
         expires = time.time() + ttl_s
         self._insert(print_.context, vector, print_.last_user, key, expires)
         if self._redis is None:
-            self._values[key] = value
+            await self._store.put(key, value, ttl_s)
             return
         entry = {"context": print_.context, "text": print_.last_user, "key": key, "expires": repr(expires),
                  "vector": vector.astype(np.float16).tobytes(), "model": self.embedder.name}
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.set(key, value, px=int(ttl_s * 1000))
+                pipe.set(PREFIX + key, value, px=int(ttl_s * 1000))  # the store's key, in one round trip
                 pipe.xadd(LOG, entry, maxlen=LOG_MAXLEN, approximate=True)  # type: ignore[arg-type]
                 await pipe.execute()
         except (RedisError, OSError) as error:
@@ -172,7 +169,6 @@ class SemanticIndex:
         if context is None or key not in context.rows:
             return
         context.drop(key)
-        self._values.pop(key, None)
         if not context.size:
             del self._contexts[context_key]
 

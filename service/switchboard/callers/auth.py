@@ -13,10 +13,10 @@ import time
 from collections.abc import Mapping
 
 from switchboard.callers.keys import KeyRecord, digest, pepper, split
-from switchboard.callers.model import ANONYMOUS, Caller
 from switchboard.callers.store import KeyStore, StoreUnavailable
 from switchboard.config import GatewayConfig
-from switchboard.errors import GatewayError
+from switchboard.core.caller import ANONYMOUS, Caller
+from switchboard.core.errors import GatewayError
 from switchboard.logs import log
 from switchboard.redact import register_secret
 from switchboard.settings import Settings

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from switchboard.config import Limits
+from switchboard.core.caller import Limits
 
 PREFIX = "sbk_"
 KEY_SHAPE = re.compile(r"^sbk_([a-z0-9]{12})_([A-Za-z0-9_\-]{43})$")

@@ -22,9 +22,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from switchboard.callers.store import FileKeyStore, day, usage_key
-from switchboard.config import GatewayConfig, Limits
-from switchboard.engine.context import RequestContext
-from switchboard.errors import GatewayError
+from switchboard.config import GatewayConfig
+from switchboard.core.caller import Limits
+from switchboard.core.context import RequestContext
+from switchboard.core.errors import GatewayError
 from switchboard.logs import log
 
 WINDOW_S = 60.0

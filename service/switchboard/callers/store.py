@@ -17,13 +17,14 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from switchboard.callers.keys import KeyRecord
+from switchboard.core.errors import SwitchboardError
 from switchboard.settings import Settings
 
 PREFIX = "sb:key:"
 INDEX = "sb:keys"
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(SwitchboardError):
     """The store could not be read (Redis unreachable)."""
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from switchboard.config.base import Chain, Name, Strict, TargetRef, describe_chain
+from switchboard.config.base import Chain, Name, Strict
 from switchboard.config.cache import CacheConfig, CacheOverride
-from switchboard.config.callers import CallersConfig, Limits, LimitsConfig
+from switchboard.config.callers import CallersConfig, LimitsConfig
 from switchboard.config.gateway import GatewayConfig
 from switchboard.config.pipelines import PLACEHOLDER, PipelineConfig, PipelineInput, PipelineStep
 from switchboard.config.providers import ModelSettings, ProviderConfig
@@ -32,7 +32,7 @@ from switchboard.config.routes import (
     TierConfig,
 )
 from switchboard.config.runtime import BreakerConfig, RetryConfig, ServerConfig, TimeoutConfig
-from switchboard.errors import located
+from switchboard.core.errors import SwitchboardError, located
 from switchboard.pricing import PRICES_ENV
 
 DEFAULT_CONFIG = "defaults.yaml"
@@ -41,14 +41,14 @@ ROUTE_SECTIONS = ("routes", "default_route", "tiers", "embedding_routes")
 
 __all__ = [
     "CONFIG_ENV", "BreakerConfig", "CacheConfig", "CacheOverride", "CallersConfig", "Chain", "ClassifierConfig",
-    "Complexity", "ConfigError", "EmbeddingRouteConfig", "GatewayConfig", "Limits", "LimitsConfig", "ModelSettings",
+    "Complexity", "ConfigError", "EmbeddingRouteConfig", "GatewayConfig", "LimitsConfig", "ModelSettings",
     "Name", "PLACEHOLDER", "PipelineConfig", "PipelineInput", "PipelineStep", "ProviderConfig", "RetryConfig",
-    "RouteConfig", "RoutingConfig", "ServerConfig", "Strict", "TargetRef", "TierConfig", "TimeoutConfig",
-    "default_config_data", "describe_chain", "load_config", "merge", "parse_config",
+    "RouteConfig", "RoutingConfig", "ServerConfig", "Strict", "TierConfig", "TimeoutConfig",
+    "default_config_data", "load_config", "merge", "parse_config",
 ]
 
 
-class ConfigError(Exception):
+class ConfigError(SwitchboardError):
     """The config file is unusable; the message names the file and the field."""
 
 

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
-from pydantic import Field
+from typing import Literal
 
 from switchboard.config.base import Name, Strict
-
-
-class Limits(Strict):
-    """Requests and tokens per minute, and USD per day (UTC). Absent: unlimited."""
-
-    rpm: Annotated[int, Field(ge=1)] | None = None
-    tpm: Annotated[int, Field(ge=1)] | None = None
-    budget_usd_day: Annotated[float, Field(gt=0)] | None = None
+from switchboard.core.caller import Limits
 
 
 class LimitsConfig(Strict):

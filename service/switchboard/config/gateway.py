@@ -7,13 +7,14 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import Field, model_validator
 
-from switchboard.config.base import ModelName, Name, Strict, TargetRef
+from switchboard.config.base import ModelName, Name, Strict
 from switchboard.config.cache import CacheConfig
 from switchboard.config.callers import CallersConfig, LimitsConfig
 from switchboard.config.pipelines import PipelineConfig
 from switchboard.config.providers import ModelSettings, ProviderConfig
 from switchboard.config.routes import EmbeddingRouteConfig, RouteConfig, RoutingConfig, TierConfig
 from switchboard.config.runtime import BreakerConfig, RetryConfig, ServerConfig, TimeoutConfig
+from switchboard.core.target import TargetRef
 from switchboard.pricing import ModelPrice, PriceTable, load_price_table
 
 

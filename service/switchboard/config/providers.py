@@ -8,8 +8,9 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 
 from switchboard.config.base import Strict
+from switchboard.core.capability import Capability
 from switchboard.pricing import ModelPrice
-from switchboard.providers.registry import KINDS, Capability, ProviderKind
+from switchboard.providers.registry import KINDS, ProviderKind
 
 PRICE_FIELDS = ("input", "output", "cached_input", "cache_write")
 # The parameters a target may silently drop, when its config allows it (tools and response formats: never).

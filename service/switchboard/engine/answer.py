@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from switchboard.providers.base import Finish, LogprobsDelta, StreamEnd, StreamEvent, TextDelta, ToolCallDelta
-from switchboard.schema import Choice, FinishReason, FunctionCall, ToolCallOut, Usage
+from switchboard.core.events import Finish, LogprobsDelta, StreamEnd, StreamEvent, TextDelta, ToolCallDelta
+from switchboard.core.outcome import FinishReason
+from switchboard.core.response import Choice, FunctionCall, ToolCallOut, Usage
 
 
 @dataclass(slots=True)

@@ -5,6 +5,9 @@ Every attempt, and every target skipped without one, becomes an `Attempt` on the
 the request ends. The engine never picks an HTTP status (`errors.chain_error` does) and never builds spans
 (telemetry subscribes to its hooks).
 
+One attempt runner (`_attempts`) serves chat and embeddings alike: the attempt budget, the hooks, the record,
+the breaker's verdict, the retry with backoff and the Retry-After floor. One chain walk (`_walk`) serves both.
+
 Timers. Every chat call upstream streams. Until its first token a call has `first_token_s`, but never more
 than half the time left while other targets follow (so a target that accepts the connection and sends
 nothing cannot eat the deadline); a target that timed out is not retried while others follow. After the first
@@ -15,36 +18,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
-from switchboard.config import TargetRef
+from switchboard.core.context import RequestContext
+from switchboard.core.errors import ChainFailed, StreamBroken
+from switchboard.core.events import StreamEnd, StreamEvent, TextDelta, ToolCallDelta
+from switchboard.core.outcome import RETRYABLE, Outcome
+from switchboard.core.plan import Plan
+from switchboard.core.request import EmbeddingRequest, Request
+from switchboard.core.response import Attempt
+from switchboard.core.target import TargetRef
 from switchboard.engine.answer import Answer
-from switchboard.engine.context import RequestContext
 from switchboard.engine.hooks import Hooks
 from switchboard.engine.targets import Targets
-from switchboard.errors import ChainFailed, StreamBroken
-from switchboard.providers.base import (
-    RETRYABLE,
-    Adapter,
-    EmbeddingCall,
-    Embeddings,
-    ProviderCall,
-    ProviderError,
-    StreamEnd,
-    StreamEvent,
-    TextDelta,
-    ToolCallDelta,
-)
-from switchboard.request import EmbeddingRequest, Request
+from switchboard.providers.base import Adapter, EmbeddingCall, Embeddings, ProviderCall, ProviderError
 from switchboard.resilience.breaker import Breakers
 from switchboard.resilience.retry import RetryPolicy
-from switchboard.routing.plan import Plan
-from switchboard.schema import Attempt, Outcome
 from switchboard.tasks import background
+
+T = TypeVar("T")
 
 # The outcomes worth a retry say something about the target's health: they count towards opening its breaker.
 BREAKER_FAILURES = RETRYABLE
@@ -109,46 +106,57 @@ class Engine:
     # -- chat -------------------------------------------------------------------------------------
     async def complete(self, ctx: RequestContext, request: Request, plan: Plan) -> Success:
         """Walk the chain until one target's whole answer is in. A break mid-answer still fails over."""
-        return await self._walk(ctx, request, plan, collect=True)
+        return await self._chat(ctx, request, plan, collect=True)
 
     async def open_stream(self, ctx: RequestContext, request: Request, plan: Plan) -> Success:
         """Walk the chain until one target's answer reaches its first token: the commit point."""
-        return await self._walk(ctx, request, plan, collect=False)
+        return await self._chat(ctx, request, plan, collect=False)
 
     async def rest(self, ctx: RequestContext, plan: Plan, success: Success) -> AsyncGenerator[StreamEvent, None]:
         """The committed stream after its first events, under the stall timer. A failure here raises
         `StreamBroken` after recording how far the attempt got; it is never a clean end."""
-        events, answer = success.events, success.answer
-        failure: ProviderError | None = None
         try:
-            while not answer.ended:
-                left = ctx.left()
-                budget = min(plan.stall_s, max(left, 0.0))
-                try:
-                    async with asyncio.timeout(budget):
-                        event = await anext(events)
-                except TimeoutError:
-                    outcome = Outcome.TIMEOUT if plan.stall_s < left else Outcome.DEADLINE_EXCEEDED
-                    failure = ProviderError(outcome, f"stream stalled: no chunk within {budget:.2f}s")
-                    break
-                except ProviderError as error:
-                    failure = error
-                    break
-                except StopAsyncIteration:
-                    failure = ProviderError(Outcome.CONNECT_ERROR, "stream ended without an end marker")
-                    break
-                answer.add(event)
+            async for event in self._events(ctx, plan, success):
                 yield event
-        except (GeneratorExit, asyncio.CancelledError):
-            self._amend(ctx, success, Outcome.CLIENT_CLOSED, "the client went away")
-            raise
-        finally:
-            await events.aclose()  # closes the upstream connection if it is still open
-        if failure is not None:
+        except ProviderError as failure:
             self._amend(ctx, success, failure.outcome, failure.detail)
             if failure.outcome in BREAKER_FAILURES:
                 await self.breakers.record_failure(success.target.key)
-            raise StreamBroken(success.target.key, failure.detail)
+            raise StreamBroken(success.target.key, failure.detail) from None
+        except (GeneratorExit, asyncio.CancelledError):
+            self._amend(ctx, success, Outcome.CLIENT_CLOSED, "the client went away")
+            raise
+
+    async def _events(self, ctx: RequestContext, plan: Plan, success: Success) -> AsyncGenerator[StreamEvent, None]:
+        """The rest of a committed attempt's events, each within `stall_s` (and the deadline); the upstream
+        connection is closed however this ends. Raises `ProviderError` for a stall or a stream cut short."""
+        events, answer = success.events, success.answer
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(None) as timer:
+                while not answer.ended:
+                    timer.reschedule(loop.time() + min(plan.stall_s, max(ctx.left(), 0.0)))
+                    try:
+                        event = await anext(events)
+                    except StopAsyncIteration:
+                        raise ProviderError(Outcome.CONNECT_ERROR, "stream ended without an end marker",
+                                            status=200) from None
+                    answer.add(event)
+                    if ctx.progress is not None:
+                        ctx.progress(answer.pieces)
+                    yield event
+        except TimeoutError:
+            left = ctx.left()
+            raise ProviderError(Outcome.TIMEOUT if plan.stall_s < left else Outcome.DEADLINE_EXCEEDED,
+                                f"stalled after {answer.chars} characters: no chunk within "
+                                f"{min(plan.stall_s, max(left, 0.0)):.2f}s") from None
+        finally:
+            await events.aclose()  # closes the upstream connection if it is still open
+
+    async def _collect(self, ctx: RequestContext, plan: Plan, success: Success) -> None:
+        """Read a committed attempt to its end (an unstreamed request)."""
+        async for _ in self._events(ctx, plan, success):
+            pass
 
     @staticmethod
     def _amend(ctx: RequestContext, success: Success, outcome: Outcome, detail: str) -> None:
@@ -156,8 +164,25 @@ class Engine:
         ctx.attempts[success.attempt] = attempt.model_copy(update={
             "outcome": outcome, "detail": f"after {success.answer.chars} characters: {detail}"})
 
-    async def _walk(self, ctx: RequestContext, request: Request, plan: Plan, collect: bool) -> Success:
+    async def _chat(self, ctx: RequestContext, request: Request, plan: Plan, collect: bool) -> Success:
         needs = request.needs()
+
+        async def prepare(target: TargetRef, skip: _Skip) -> ProviderCall | None:
+            return await self._chat_call(ctx, target, request, needs, skip)
+
+        async def run(target: TargetRef, call: ProviderCall, index: int, skip: _Skip) -> tuple[Success | None, int]:
+            last = index == len(plan.targets)
+            if plan.hedge_after_s is not None and not last:
+                return await self._hedged(ctx, plan, target, call, index, needs, skip, collect)
+            return await self._try_chat(ctx, plan, target, call, last, collect), index
+
+        return await self._walk(ctx, plan, prepare, run)
+
+    async def _walk(self, ctx: RequestContext, plan: Plan,
+                    prepare: Callable[[TargetRef, _Skip], Awaitable[Any]],
+                    run: Callable[[TargetRef, Any, int, _Skip], Awaitable[tuple[T | None, int]]]) -> T:
+        """The chain walk: each target in turn is prepared (or skipped, recorded) and run, until one answers,
+        the deadline passes, or the chain ends (`ChainFailed`)."""
         skip = _Skip()
         targets = plan.targets
         index = 0
@@ -166,17 +191,13 @@ class Engine:
             if ctx.left() <= 0:
                 self._skipped(ctx, target, Outcome.DEADLINE_EXCEEDED, "no time left")
                 break
-            call = await self._chat_call(ctx, target, request, needs, skip)
+            call = await prepare(target, skip)
             index += 1
             if call is None:
                 continue
-            last = index == len(targets)
-            if plan.hedge_after_s is not None and not last:
-                success, index = await self._hedged(ctx, plan, target, call, index, needs, skip, collect)
-            else:
-                success = await self._try_target(ctx, plan, target, call, last, collect)
-            if success is not None:
-                return success
+            result, index = await run(target, call, index, skip)
+            if result is not None:
+                return result
             if ctx.attempts and ctx.attempts[-1].outcome is Outcome.DEADLINE_EXCEEDED:
                 break
         raise ChainFailed(ctx.attempts, min(skip.retry_in) if skip.retry_in else None)
@@ -221,7 +242,7 @@ class Engine:
         The first to produce a token wins; the other is cancelled and recorded as `hedge_lost`."""
         assert plan.hedge_after_s is not None
         flags = [_Hedge()]
-        tasks = [asyncio.ensure_future(self._try_target(ctx, plan, target, call, False, False, flags[0]))]
+        tasks = [asyncio.ensure_future(self._try_chat(ctx, plan, target, call, False, False, flags[0]))]
         try:
             done, _ = await asyncio.wait(tasks, timeout=plan.hedge_after_s)
             if not done:
@@ -231,7 +252,7 @@ class Engine:
                     second_call = await self._chat_call(ctx, second, call.request, needs, skip)
                     if second_call is not None:
                         flags.append(_Hedge())
-                        tasks.append(asyncio.ensure_future(self._try_target(
+                        tasks.append(asyncio.ensure_future(self._try_chat(
                             ctx, plan, second, second_call, index == len(plan.targets), False, flags[1], True)))
                         break
             winner: Success | None = None
@@ -258,24 +279,42 @@ class Engine:
                 return None, index
         return winner, index
 
-    async def _try_target(
+    async def _try_chat(
         self, ctx: RequestContext, plan: Plan, target: TargetRef, call: ProviderCall, last: bool, collect: bool,
         hedge: _Hedge | None = None, hedged: bool = False,
     ) -> Success | None:
-        """Attempts on one target, with retries, until one succeeds or the target is given up."""
+        """Chat attempts on one target: each up to its first token (and, collected, to its end)."""
         adapter = self.adapters[target.provider]
+
+        async def once(left: float) -> Success:
+            budget = min(plan.first_token_s, max(left if last else left / 2, 0.0))
+            success = await self._open(ctx, plan, target, adapter, call, budget, left)
+            if collect:
+                await self._collect(ctx, plan, success)
+            return success
+
+        done = await self._attempts(ctx, target, adapter, "chat", once, last, hedge, hedged)
+        if done is None:
+            return None
+        success, index, started = done
+        success.attempt, success.started = index, started
+        return success
+
+    async def _attempts(
+        self, ctx: RequestContext, target: TargetRef, adapter: Adapter, operation: str,
+        once: Callable[[float], Awaitable[T]], last: bool, hedge: _Hedge | None = None, hedged: bool = False,
+    ) -> tuple[T, int, float] | None:
+        """The one attempt runner: attempts on one target, with retries, until one succeeds (its result, the
+        index of its attempt record, its start) or the target is given up (None). `once(left)` makes one
+        attempt within the time left and raises `ProviderError` for a failure."""
         key = target.key
         wait_s = 0.0
         retries = 0
         while True:
-            left = ctx.left()
-            budget = min(plan.first_token_s, max(left if last else left / 2, 0.0))
             started = time.perf_counter()
-            token = self._hooks.attempt_started(ctx, target, adapter.kind, "chat")
+            token = self._hooks.attempt_started(ctx, target, adapter.kind, operation)
             try:
-                success = await self._open(ctx, plan, target, adapter, call, budget, left)
-                if collect:
-                    await self._collect(ctx, plan, success)
+                result = await once(ctx.left())
             except ProviderError as error:
                 failure = error
             except BaseException:
@@ -291,13 +330,10 @@ class Engine:
                 raise
             else:
                 await self.breakers.record_success(key)
-                success.started = started
-                success.attempt = len(ctx.attempts)
-                self._record(ctx, Attempt(provider=target.provider, model=target.model, outcome=Outcome.OK,
-                                          status=200, wait_ms=round(wait_s * 1000, 3), latency_ms=_ms(started),
-                                          hedged=hedged), token)
-                return success
-
+                index = self._record(ctx, Attempt(provider=target.provider, model=target.model,
+                                                  outcome=Outcome.OK, status=200, wait_ms=round(wait_s * 1000, 3),
+                                                  latency_ms=_ms(started), hedged=hedged), token)
+                return result, index, started
             self._record(ctx, Attempt(provider=target.provider, model=target.model, outcome=failure.outcome,
                                       status=failure.status, wait_ms=round(wait_s * 1000, 3),
                                       latency_ms=_ms(started), detail=failure.detail, hedged=hedged), token)
@@ -333,7 +369,7 @@ class Engine:
         answer = Answer()
         first: list[StreamEvent] = []
         try:
-            async with asyncio.timeout(budget):
+            async with _within(budget, left, "no first token"):
                 async for event in events:
                     answer.add(event)
                     first.append(event)
@@ -341,116 +377,38 @@ class Engine:
                         break
                 else:
                     raise ProviderError(Outcome.CONNECT_ERROR, "stream ended without an end marker", status=200)
-        except TimeoutError:
-            await events.aclose()
-            cut_by_deadline = budget >= left
-            raise ProviderError(
-                Outcome.DEADLINE_EXCEEDED if cut_by_deadline else Outcome.TIMEOUT,
-                f"no first token within {budget:.2f}s" + (" (request deadline)" if cut_by_deadline else ""),
-            ) from None
         except BaseException:
             await events.aclose()
             raise
         return Success(target, call.request, answer, first, events, -1, 0.0)
 
-    async def _collect(self, ctx: RequestContext, plan: Plan, success: Success) -> None:
-        """Read a committed attempt to its end (an unstreamed request): each silence within `stall_s`."""
-        events, answer = success.events, success.answer
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(None) as timer:
-                while not answer.ended:
-                    left = ctx.left()
-                    budget = min(plan.stall_s, max(left, 0.0))
-                    timer.reschedule(loop.time() + budget)
-                    try:
-                        event = await anext(events)
-                    except StopAsyncIteration:
-                        raise ProviderError(Outcome.CONNECT_ERROR, "stream ended without an end marker",
-                                            status=200) from None
-                    answer.add(event)
-                    if ctx.progress is not None:
-                        ctx.progress(answer.pieces)
-        except TimeoutError:
-            cut_by_deadline = plan.stall_s >= ctx.left()
-            raise ProviderError(Outcome.DEADLINE_EXCEEDED if cut_by_deadline else Outcome.TIMEOUT,
-                                f"answer stalled after {answer.chars} characters: no chunk within "
-                                f"{min(plan.stall_s, max(ctx.left(), 0)):.2f}s") from None
-        finally:
-            await events.aclose()
-
     # -- embeddings --------------------------------------------------------------------------------
     async def embed(self, ctx: RequestContext, request: EmbeddingRequest, plan: Plan) -> Embedded:
         """Walk an embedding route (every target serves the same model), each call within `attempt_s`."""
-        skip = _Skip()
-        for index, target in enumerate(plan.targets):
-            if ctx.left() <= 0:
-                self._skipped(ctx, target, Outcome.DEADLINE_EXCEEDED, "no time left")
-                break
-            adapter = self.adapters[target.provider]
-            if not await self._admit(ctx, target, adapter, skip):
-                continue
-            result = await self._retrying(ctx, target, adapter, EmbeddingCall(target.model, request),
-                                          index == len(plan.targets) - 1)
-            if result is not None:
-                return Embedded(target, result)
-            if ctx.attempts[-1].outcome is Outcome.DEADLINE_EXCEEDED:
-                break
-        raise ChainFailed(ctx.attempts, min(skip.retry_in) if skip.retry_in else None)
 
-    async def _retrying(self, ctx: RequestContext, target: TargetRef, adapter: Adapter, call: EmbeddingCall,
-                        last: bool) -> Embeddings | None:
-        key = target.key
-        wait_s = 0.0
-        retries = 0
-        while True:
-            left = ctx.left()
-            budget = min(self._attempt_s, max(left, 0.0))
-            started = time.perf_counter()
-            token = self._hooks.attempt_started(ctx, target, adapter.kind, "embeddings")
-            try:
-                async with asyncio.timeout(budget):
-                    result = await adapter.embed(self._session(), call)
-            except ProviderError as error:
-                failure = error
-            except TimeoutError:
-                cut = budget >= left
-                failure = ProviderError(Outcome.DEADLINE_EXCEEDED if cut else Outcome.TIMEOUT,
-                                        f"no answer within {budget:.2f}s" + (" (request deadline)" if cut else ""))
-            except BaseException:
-                background(self.breakers.release(key))
-                self._record(ctx, Attempt(provider=target.provider, model=target.model,
-                                          outcome=Outcome.CLIENT_CLOSED, latency_ms=_ms(started),
-                                          detail="cancelled"), token)
-                raise
-            else:
-                await self.breakers.record_success(key)
-                self._record(ctx, Attempt(provider=target.provider, model=target.model, outcome=Outcome.OK,
-                                          status=200, wait_ms=round(wait_s * 1000, 3), latency_ms=_ms(started)),
-                             token)
-                return result
-            self._record(ctx, Attempt(provider=target.provider, model=target.model, outcome=failure.outcome,
-                                      status=failure.status, wait_ms=round(wait_s * 1000, 3),
-                                      latency_ms=_ms(started), detail=failure.detail), token)
-            if failure.outcome is Outcome.DEADLINE_EXCEEDED:
-                await self.breakers.release(key)
-                return None
-            await self._after_failure(key, failure)
-            if (failure.outcome is Outcome.TIMEOUT and not last) or not failure.retryable \
-                    or retries >= self._policy.max_retries or await self.breakers.admit(key) is not None:
-                return None
-            wait_s = self._policy.delay(retries, failure.retry_after_s)
-            if wait_s >= ctx.left():
-                self._amend_last(ctx, f"{failure.detail}; wait {wait_s:.2f}s exceeds the time left: failing over")
-                await self.breakers.release(key)
-                return None
-            await asyncio.sleep(wait_s)
-            retries += 1
+        async def prepare(target: TargetRef, skip: _Skip) -> EmbeddingCall | None:
+            adapter = self.adapters[target.provider]
+            return EmbeddingCall(target.model, request) if await self._admit(ctx, target, adapter, skip) else None
+
+        async def run(target: TargetRef, call: EmbeddingCall, index: int,
+                      skip: _Skip) -> tuple[Embedded | None, int]:
+            adapter = self.adapters[target.provider]
+
+            async def once(left: float) -> Embeddings:
+                async with _within(min(self._attempt_s, max(left, 0.0)), left, "no answer"):
+                    return await adapter.embed(self._session(), call)
+
+            done = await self._attempts(ctx, target, adapter, "embeddings", once, index == len(plan.targets))
+            return (Embedded(target, done[0]) if done is not None else None), index
+
+        return await self._walk(ctx, plan, prepare, run)
 
     # -- records ----------------------------------------------------------------------------------
-    def _record(self, ctx: RequestContext, attempt: Attempt, token: Any) -> None:
+    def _record(self, ctx: RequestContext, attempt: Attempt, token: Any) -> int:
+        """Record an attempt on the request; its index among the request's attempts."""
         ctx.attempts.append(attempt)
         self._hooks.attempt_ended(ctx, attempt, token)
+        return len(ctx.attempts) - 1
 
     def _skipped(self, ctx: RequestContext, target: TargetRef, outcome: Outcome, detail: str,
                  missing: list[str] | None = None) -> None:
@@ -462,7 +420,18 @@ class Engine:
         ctx.attempts[-1] = ctx.attempts[-1].model_copy(update={"detail": detail})
 
 
+@asynccontextmanager
+async def _within(budget: float, left: float, what: str) -> AsyncIterator[None]:
+    """`asyncio.timeout(budget)` whose expiry becomes a `ProviderError`: `deadline_exceeded` when the budget
+    was all the request had left, else `timeout`."""
+    try:
+        async with asyncio.timeout(budget):
+            yield
+    except TimeoutError:
+        cut = budget >= left
+        raise ProviderError(Outcome.DEADLINE_EXCEEDED if cut else Outcome.TIMEOUT,
+                            f"{what} within {budget:.2f}s" + (" (request deadline)" if cut else "")) from None
+
+
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
-
-

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from switchboard.config import TargetRef
-from switchboard.engine.context import RequestContext
-from switchboard.schema import Attempt
+from switchboard.core.context import RequestContext
+from switchboard.core.response import Attempt
+from switchboard.core.target import TargetRef
 
 
 class Hooks(Protocol):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from switchboard.config import GatewayConfig, TargetRef
-from switchboard.providers.registry import Capability
-from switchboard.request import Request
+from switchboard.config import GatewayConfig
+from switchboard.core.capability import Capability
+from switchboard.core.request import Request
+from switchboard.core.target import TargetRef
 
 CONTEXT_WINDOW = "context_window"
 

@@ -10,12 +10,13 @@ from pydantic import ValidationError
 
 from switchboard.callers.admin import KeySpec, check_spec, create_key, show_key
 from switchboard.callers.store import StoreUnavailable
-from switchboard.engine.context import RequestContext
-from switchboard.errors import GatewayError
-from switchboard.http.doors import Encoded, Incoming, native_error, parse_body
+from switchboard.core.context import RequestContext
+from switchboard.core.errors import GatewayError
+from switchboard.http.doors import Encoded, Incoming, parse_body
+from switchboard.wiring import Runtime
 
 
-def _admin_only(runtime: Any, ctx: RequestContext) -> None:
+def _admin_only(runtime: Runtime, ctx: RequestContext) -> None:
     if not runtime.auth.required:
         raise GatewayError(403, "forbidden", "authentication is off: set SWITCHBOARD_ADMIN_KEY to manage keys")
     if not ctx.caller.admin:
@@ -30,7 +31,7 @@ def _unavailable(error: StoreUnavailable) -> GatewayError:
 class CreateKey:
     spec: KeySpec
 
-    async def run(self, runtime: Any, ctx: RequestContext) -> Any:
+    async def run(self, runtime: Runtime, ctx: RequestContext) -> Any:
         _admin_only(runtime, ctx)
         try:
             check_spec(self.spec, runtime.config)
@@ -46,7 +47,7 @@ class CreateKey:
 
 @dataclass(frozen=True, slots=True)
 class ListKeys:
-    async def run(self, runtime: Any, ctx: RequestContext) -> Any:
+    async def run(self, runtime: Runtime, ctx: RequestContext) -> Any:
         _admin_only(runtime, ctx)
         return {"keys": [record.public() for record in await runtime.keys.all()]}
 
@@ -55,7 +56,7 @@ class ListKeys:
 class ShowKey:
     key_id: str
 
-    async def run(self, runtime: Any, ctx: RequestContext) -> Any:
+    async def run(self, runtime: Runtime, ctx: RequestContext) -> Any:
         _admin_only(runtime, ctx)
         shown = await show_key(runtime.keys, self.key_id)
         if shown is None:
@@ -67,7 +68,7 @@ class ShowKey:
 class RevokeKey:
     key_id: str
 
-    async def run(self, runtime: Any, ctx: RequestContext) -> Any:
+    async def run(self, runtime: Runtime, ctx: RequestContext) -> Any:
         _admin_only(runtime, ctx)
         record = await runtime.keys.revoke(self.key_id)
         if record is None:
@@ -98,5 +99,3 @@ class KeysDoor:
     def encode(self, ctx: RequestContext, request: Any, result: Any) -> Encoded:
         return (201 if self.action == "create" else 200), {}, orjson.dumps(result)
 
-    def error(self, ctx: RequestContext, error: GatewayError) -> Encoded:
-        return native_error(ctx, error)

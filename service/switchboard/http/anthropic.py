@@ -16,14 +16,18 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from switchboard.engine.context import RequestContext
-from switchboard.errors import GatewayError
-from switchboard.flow import StreamFailed, StreamFinished, StreamItem, StreamStarted
-from switchboard.http import sse
-from switchboard.http.doors import Encoded, Incoming, anthropic_error, parse_body, route_header
-from switchboard.providers.anthropic import safe_id
-from switchboard.providers.base import TextDelta, ToolCallDelta
-from switchboard.request import (
+from switchboard.core.context import RequestContext
+from switchboard.core.errors import GatewayError
+from switchboard.core.events import (
+    StreamFailed,
+    StreamFinished,
+    StreamItem,
+    StreamStarted,
+    TextDelta,
+    ToolCallDelta,
+)
+from switchboard.core.outcome import FinishReason
+from switchboard.core.request import (
     ImagePart,
     Message,
     Part,
@@ -34,7 +38,10 @@ from switchboard.request import (
     ToolCall,
     ToolChoice,
 )
-from switchboard.schema import CompletionResponse, FinishReason, Usage
+from switchboard.core.response import CompletionResponse, Usage
+from switchboard.http import sse
+from switchboard.http.doors import Encoded, Incoming, parse_body, route_header
+from switchboard.providers.anthropic import safe_id
 
 STOP_REASONS: dict[FinishReason, str] = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                                          "content_filter": "refusal", "error": "end_turn"}
@@ -309,10 +316,8 @@ class MessagesDoor:
             "usage": _usage(result.usage),
             "switchboard": _summary(result),
         }
-        return 200, {"request-id": ctx.id, "x-switchboard-route": route_header(result.route)}, orjson.dumps(body)
+        return 200, {"request-id": ctx.echo_id, "x-switchboard-route": route_header(result.route)}, orjson.dumps(body)
 
-    def error(self, ctx: RequestContext, error: GatewayError) -> Encoded:
-        return anthropic_error(ctx, error)
 
     async def stream(self, ctx: RequestContext, request: Request, first: StreamStarted,
                      items: AsyncGenerator[StreamItem, None]) -> AsyncGenerator[bytes, None]:
@@ -406,10 +411,8 @@ class CountTokensDoor:
         return CountTokens(parse_body(MessagesRequest, data).to_request())
 
     def encode(self, ctx: RequestContext, request: Any, result: dict[str, int]) -> Encoded:
-        return 200, {"request-id": ctx.id}, orjson.dumps(result)
+        return 200, {"request-id": ctx.echo_id}, orjson.dumps(result)
 
-    def error(self, ctx: RequestContext, error: GatewayError) -> Encoded:
-        return anthropic_error(ctx, error)
 
 
 def _with_max_tokens(body: bytes) -> bytes:

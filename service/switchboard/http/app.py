@@ -1,69 +1,67 @@
 """The HTTP service: one ASGI app in front of every front door.
 
-In order, for each request: a request id (the client's when sane); health endpoints answered at once; load
+In order, for each request: a request id (ours; the client's `x-request-id` is echoed, never trusted); health endpoints answered at once; load
 shedding (`server.max_in_flight`: beyond it a 503 `overloaded` with Retry-After, at once); the route;
 authentication (a 401 in the shape the path's clients expect); then the front door, through the shared
 sequence. Every error response carries `x-request-id`, 500s included.
 
 Raw ASGI rather than FastAPI: measured on the overhead bench, FastAPI's routing, dependency and middleware
 layers cost about 0.15 ms a request, most of the budget the gateway has; a dict lookup does the routing
-here. The OpenAPI document is built from the same pydantic models (`http/openapi.py`).
+here. Every endpoint is declared once, in `http/endpoints.py`; the OpenAPI document is built from the same
+table (`http/openapi.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import traceback
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
-from switchboard.callers.model import Caller
-from switchboard.engine.context import RequestContext
-from switchboard.errors import GatewayError
-from switchboard.http import admin, anthropic, complete, openai, pipelines, sequence
+from switchboard.core.caller import Caller
+from switchboard.core.context import RequestContext
+from switchboard.core.errors import GatewayError
+from switchboard.http import sequence
 from switchboard.http.asgi import Receive, Scope, Send, encode_headers, header_map, send_body
-from switchboard.http.doors import error_shape
+from switchboard.http.doors import ErrorShape, shape_of
+from switchboard.http.endpoints import ENDPOINTS, Endpoint
 from switchboard.logs import log
 from switchboard.telemetry import metrics
 from switchboard.wiring import Runtime
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-OPEN_PATHS = ("/healthz", "/readyz")  # no key, no shedding: probes must always get through
-Handler = Callable[["App", Scope, Receive, Send, RequestContext], Awaitable[None]]
+PROBES = {endpoint.path: endpoint for endpoint in ENDPOINTS if endpoint.probe}  # no key, no shedding
 
 
-def request_id(scope: Scope) -> str:
+def client_request_id(scope: Scope) -> str | None:
+    """The client's own `x-request-id`, when sane: echoed back and logged, never used as our id (limits count
+    our ids, so a client cannot make many requests count as one)."""
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             candidate = value.decode("latin-1")
-            if _CLIENT_REQUEST_ID.match(candidate):
-                return candidate
-            break
-    return secrets.token_hex(12)
+            return candidate if _CLIENT_REQUEST_ID.match(candidate) else None
+    return None
 
 
 class Routes:
     """Exact paths in a dict; the few paths with a parameter as patterns."""
 
-    def __init__(self, routes: list[tuple[str, str, Any]]) -> None:
-        self.exact: dict[tuple[str, str], Any] = {}
-        self.patterns: list[tuple[str, re.Pattern[str], Any]] = []
-        for method, path, target in routes:
+    def __init__(self, endpoints: list[Endpoint]) -> None:
+        self.exact: dict[tuple[str, str], Endpoint] = {}
+        self.patterns: list[tuple[str, re.Pattern[str], Endpoint]] = []
+        for endpoint in endpoints:
+            method, path = endpoint.method, endpoint.path
             if "{" in path:  # {name} is one path segment; {name:path} the rest of the path (provider/model)
                 pattern = re.compile("^" + re.sub(r"\{(\w+):path\}", r"(?P<\1>.+)",
                                                   re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)) + "$")
-                self.patterns.append((method, pattern, target))
+                self.patterns.append((method, pattern, endpoint))
             else:
-                self.exact[(method, path)] = target
-        self.paths = {path for _, path, _ in routes}
-        self.all = routes
+                self.exact[(method, path)] = endpoint
 
-    def match(self, method: str, path: str) -> tuple[Any, dict[str, str]] | str:
-        """(target, path parameters), or 'method_not_allowed' / 'not_found'."""
+    def match(self, method: str, path: str) -> tuple[Endpoint, dict[str, str]] | str:
+        """(endpoint, path parameters), or 'method_not_allowed' / 'not_found'."""
         found = self.exact.get((method, path))
         if found is not None:
             return found, {}
@@ -77,72 +75,10 @@ class Routes:
         return "method_not_allowed" if known_path else "not_found"
 
 
-async def _models(app: App, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-    router = app.runtime.router
-    names = ["auto", *router.task_types, *router.pinnable, *router.embedding_models, *router.pinnable_embeddings]
-    body = {"object": "list", "data": [_model_entry(name) for name in names]}
-    await send_body(send, 200, orjson.dumps(body), encode_headers({"x-request-id": ctx.id}))
-
-
-def _model_entry(name: str) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": 0, "owned_by": name.split("/", 1)[0] if "/" in name
-            else "switchboard"}
-
-
-async def _model(app: App, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-    router = app.runtime.router
-    name = scope["path_params"]["model_id"]
-    known = {"auto", *router.task_types, *router.pinnable, *router.embedding_models, *router.pinnable_embeddings}
-    if name in known:
-        entry = _model_entry(name)
-    elif name in router.bare:  # a bare name, as the chat request accepts it
-        entry = {**_model_entry(router.bare[name]), "id": name}
-    else:
-        raise GatewayError(404, "model_not_found", f"The model '{name}' does not exist", field="model")
-    await send_body(send, 200, orjson.dumps(entry), encode_headers({"x-request-id": ctx.id}))
-
-
-async def _metrics(app: App, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-    body, content_type = await app.metrics_text()
-    await send_body(send, 200, body, encode_headers({"x-request-id": ctx.id}),
-                    (b"content-type", content_type.encode()))
-
-
-async def _openapi(app: App, scope: Scope, receive: Receive, send: Send, ctx: RequestContext) -> None:
-    from switchboard.http.openapi import document
-
-    await send_body(send, 200, orjson.dumps(document(app.routes.all)), encode_headers({"x-request-id": ctx.id}))
-
-
-def routes() -> list[tuple[str, str, Any]]:
-    """Every endpoint: (method, path, front door or handler)."""
-    return [
-        ("POST", "/complete", complete.CompleteDoor()),
-        ("POST", "/decide", complete.DecideDoor()),
-        ("POST", "/v1/chat/completions", openai.ChatDoor()),
-        ("POST", "/v1/completions", openai.CompletionsDoor()),
-        ("POST", "/v1/embeddings", openai.EmbeddingsDoor()),
-        ("POST", "/v1/messages", anthropic.MessagesDoor()),
-        ("POST", "/v1/messages/count_tokens", anthropic.CountTokensDoor()),
-        ("GET", "/v1/models", _models),
-        ("GET", "/v1/models/{model_id:path}", _model),
-        ("GET", "/pipelines", pipelines.ListPipelinesDoor()),
-        ("POST", "/pipelines/{name}", pipelines.RunPipelineDoor()),
-        ("POST", "/pipelines/{name}/jobs", pipelines.SubmitJobDoor()),
-        ("GET", "/jobs/{job_id}", pipelines.GetJobDoor()),
-        ("POST", "/admin/keys", admin.KeysDoor("create")),
-        ("GET", "/admin/keys", admin.KeysDoor("list")),
-        ("GET", "/admin/keys/{key_id}", admin.KeysDoor("show")),
-        ("DELETE", "/admin/keys/{key_id}", admin.KeysDoor("revoke")),
-        ("GET", "/metrics", _metrics),
-        ("GET", "/openapi.json", _openapi),
-    ]
-
-
 class App:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.routes = Routes(routes())
+        self.routes = Routes(ENDPOINTS)
         self.max_in_flight = runtime.config.server.max_in_flight
         self.in_flight = 0
         self.draining = False  # set on SIGTERM: /readyz says so, while requests in flight finish
@@ -154,9 +90,10 @@ class App:
         if scope["type"] != "http":
             return
         path = scope["path"]
-        ctx = RequestContext(id=request_id(scope))
-        if path in OPEN_PATHS and scope["method"] == "GET":
-            await (self._healthz(send, ctx) if path == "/healthz" else self._readyz(send, ctx))
+        ctx = RequestContext(client_id=client_request_id(scope))
+        probe = PROBES.get(path)
+        if probe is not None and scope["method"] == probe.method:
+            await probe.handler(self, scope, receive, send, ctx)
             return
         if self.in_flight >= self.max_in_flight:
             metrics.SHED.inc()
@@ -173,27 +110,29 @@ class App:
             metrics.IN_FLIGHT.dec()
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, path: str) -> None:
+        shape: ErrorShape | None = None
         try:
             found = self.routes.match(scope["method"], path)
             if found == "not_found":
                 raise GatewayError(404, "not_found", f"{scope['method']} {path}: Not Found")
             if found == "method_not_allowed":
                 raise GatewayError(405, "method_not_allowed", f"{scope['method']} {path}: Method Not Allowed")
-            target, params = found  # type: ignore[misc]
+            endpoint, params = found  # type: ignore[misc]
+            shape = endpoint.errors
             headers = header_map(scope)
             ctx.caller = await self._caller(headers, path)
             scope["path_params"] = params
-            if hasattr(target, "parse"):
-                await sequence.serve(self.runtime, target, scope, receive, send, ctx, headers)
+            if endpoint.door:
+                await sequence.serve(self.runtime, endpoint, scope, receive, send, ctx, headers)
             else:
-                await target(self, scope, receive, send, ctx)
+                await endpoint.handler(self, scope, receive, send, ctx)
         except GatewayError as error:
-            await self._error(send, ctx, path, error)
+            await self._error(send, ctx, path, error, shape)
         except Exception as error:  # a bug: one log line, a 500 in the usual shape, never a bare traceback page
             log.error("internal_error", request_id=ctx.id, path=path, error=f"{type(error).__name__}: {error}",
                       traceback=traceback.format_exc())
             await self._error(send, ctx, path, GatewayError(500, "internal_error",
-                                                            f"unexpected {type(error).__name__}"))
+                                                            f"unexpected {type(error).__name__}"), shape)
 
     async def _caller(self, headers: dict[str, str], path: str) -> Caller:
         if path == "/metrics" and not self.runtime.auth.required:
@@ -203,21 +142,22 @@ class App:
             raise GatewayError(403, "forbidden", "/metrics needs the admin key (or use --metrics-port)")
         return caller
 
-    async def _error(self, send: Send, ctx: RequestContext, path: str, error: GatewayError) -> None:
-        status, headers, body = error_shape(path)(ctx, error)
-        await send_body(send, status, body, encode_headers({**headers, "x-request-id": ctx.id}))
+    async def _error(self, send: Send, ctx: RequestContext, path: str, error: GatewayError,
+                     shape: ErrorShape | None = None) -> None:
+        status, headers, body = (shape or shape_of(path)).encode(ctx, error)
+        await send_body(send, status, body, encode_headers({**headers, "x-request-id": ctx.echo_id}))
 
-    async def _healthz(self, send: Send, ctx: RequestContext) -> None:
-        await send_body(send, 200, b'{"status":"alive"}', encode_headers({"x-request-id": ctx.id}))
+    async def healthz(self, send: Send, ctx: RequestContext) -> None:
+        await send_body(send, 200, b'{"status":"alive"}', encode_headers({"x-request-id": ctx.echo_id}))
 
-    async def _readyz(self, send: Send, ctx: RequestContext) -> None:
+    async def readyz(self, scope: Scope, send: Send, ctx: RequestContext) -> None:
         targets = await self.runtime.readiness()
         dependencies = await self.runtime.dependencies()
         ready = any(state == "ready" for state in targets.values())
         status = "draining" if self.draining else "ready" if ready else "not_ready"
         body = {"status": status, "targets": targets, "dependencies": dependencies, "in_flight": self.in_flight}
         await send_body(send, 200 if status == "ready" else 503, orjson.dumps(body),
-                        encode_headers({"x-request-id": ctx.id}))
+                        encode_headers({"x-request-id": ctx.echo_id}))
 
     async def metrics_text(self) -> tuple[bytes, str]:
         for target, state in (await self.runtime.breakers.states()).items():

@@ -10,8 +10,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, TypeVar
 
-from switchboard.engine.context import RequestContext
-from switchboard.errors import GatewayError
+from switchboard.core.context import RequestContext
+from switchboard.core.errors import GatewayError, SwitchboardError
 
 # The ASGI types (as the spec and starlette name them).
 Scope = MutableMapping[str, Any]
@@ -25,7 +25,7 @@ JSON = (b"content-type", b"application/json")
 T = TypeVar("T")
 
 
-class ClientGone(Exception):
+class ClientGone(SwitchboardError):
     """The client disconnected before its answer was ready."""
 
 

@@ -10,14 +10,21 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from switchboard.engine.context import RequestContext
-from switchboard.errors import GatewayError
-from switchboard.flow import Decide, StreamFailed, StreamFinished, StreamItem, StreamStarted
+from switchboard.core.context import RequestContext
+from switchboard.core.events import (
+    StreamFailed,
+    StreamFinished,
+    StreamItem,
+    StreamStarted,
+    TextDelta,
+    ToolCallDelta,
+)
+from switchboard.core.request import Request
+from switchboard.core.response import CompletionResponse
+from switchboard.flow import Decide
 from switchboard.http import sse
-from switchboard.http.doors import Encoded, Incoming, native_error, parse_body
-from switchboard.providers.base import TextDelta, ToolCallDelta
-from switchboard.request import Request
-from switchboard.schema import CompleteRequest, CompletionResponse
+from switchboard.http.doors import Encoded, Incoming, parse_body
+from switchboard.schema import CompleteRequest
 
 
 class CompleteDoor:
@@ -29,8 +36,6 @@ class CompleteDoor:
     def encode(self, ctx: RequestContext, request: Any, result: CompletionResponse) -> Encoded:
         return 200, {}, result.model_dump_json(exclude_none=False).encode()
 
-    def error(self, ctx: RequestContext, error: GatewayError) -> Encoded:
-        return native_error(ctx, error)
 
     async def stream(self, ctx: RequestContext, request: Request, first: StreamStarted,
                      items: AsyncGenerator[StreamItem, None]) -> AsyncGenerator[bytes, None]:
@@ -66,5 +71,3 @@ class DecideDoor:
     def encode(self, ctx: RequestContext, request: Any, result: Any) -> Encoded:
         return 200, {}, result.model_dump_json().encode()
 
-    def error(self, ctx: RequestContext, error: GatewayError) -> Encoded:
-        return native_error(ctx, error)

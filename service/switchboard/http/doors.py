@@ -4,17 +4,18 @@ shape. The shared sequence (`http/sequence.py`) does the rest: reading, deciding
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from switchboard.engine.context import RequestContext
-from switchboard.errors import GatewayError, invalid_request
-from switchboard.flow import StreamItem, StreamStarted
-from switchboard.schema import Route
+from switchboard.core.context import RequestContext
+from switchboard.core.errors import ErrorResponse, GatewayError, invalid_request
+from switchboard.core.events import StreamItem, StreamStarted
+from switchboard.core.response import Route
+from switchboard.wiring import Runtime
 
 M = TypeVar("M", bound=BaseModel)
 Encoded = tuple[int, dict[str, str], bytes]
@@ -40,7 +41,11 @@ class FrontDoor(Protocol):
 
     def encode(self, ctx: RequestContext, request: Any, result: Any) -> Encoded: ...
 
-    def error(self, ctx: RequestContext, error: GatewayError) -> Encoded: ...
+
+class Call(Protocol):
+    """What a non-model door parses into (list pipelines, submit a job, mint a key, ...): run by the sequence."""
+
+    async def run(self, runtime: Runtime, ctx: RequestContext) -> Any: ...
 
 
 class StreamingDoor(FrontDoor, Protocol):
@@ -69,7 +74,7 @@ def route_header(route: Route) -> str:
 
 
 def native_error(ctx: RequestContext, error: GatewayError) -> Encoded:
-    error.body.error.request_id = ctx.id
+    error.body.error.request_id = ctx.echo_id
     return error.status, dict(error.headers), error.body.model_dump_json(exclude_none=True).encode()
 
 
@@ -97,19 +102,58 @@ def anthropic_error(ctx: RequestContext, error: GatewayError) -> Encoded:
     status = 400 if error.status == 422 else error.status
     kind = ANTHROPIC_ERROR_TYPES.get(status, "api_error")
     body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": error.body.error.message},
-                            "request_id": ctx.id}
+                            "request_id": ctx.echo_id}
     if error.body.route is not None:
         body["switchboard"] = {"route": error.body.route.model_dump(mode="json"), "code": error.body.error.code}
-    headers = {**error.headers, "request-id": ctx.id}
+    headers = {**error.headers, "request-id": ctx.echo_id}
     if status >= 500:
         headers["x-should-retry"] = "false"
     return status, headers, orjson.dumps(body)
 
 
-def error_shape(path: str) -> Any:
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(BaseModel):
+    """Errors on /v1 (but /v1/messages): OpenAI's shape."""
+
+    error: OpenAIErrorDetail
+
+
+class AnthropicErrorDetail(BaseModel):
+    type: str
+    message: str
+
+
+class AnthropicError(BaseModel):
+    """Errors on /v1/messages: Anthropic's shape."""
+
+    type: Literal["error"]
+    error: AnthropicErrorDetail
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorShape:
+    """How an endpoint's errors look: the encoder, and the model the OpenAPI document declares."""
+
+    encode: Callable[[RequestContext, GatewayError], Encoded]
+    model: type[BaseModel]
+
+
+NATIVE = ErrorShape(native_error, ErrorResponse)
+OPENAI = ErrorShape(openai_error, OpenAIError)
+ANTHROPIC = ErrorShape(anthropic_error, AnthropicError)
+
+
+def shape_of(path: str) -> ErrorShape:
     """The error shape clients of `path` expect: Anthropic's, OpenAI's (other /v1 paths) or Switchboard's."""
     if path.startswith("/v1/messages"):
-        return anthropic_error
+        return ANTHROPIC
     if path.startswith("/v1/"):
-        return openai_error
-    return native_error
+        return OPENAI
+    return NATIVE

@@ -16,22 +16,28 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from switchboard.engine.context import RequestContext
-from switchboard.errors import GatewayError
-from switchboard.flow import StreamFailed, StreamFinished, StreamItem, StreamStarted
+from switchboard.core.context import RequestContext
+from switchboard.core.errors import GatewayError
+from switchboard.core.events import (
+    Finish,
+    LogprobsDelta,
+    StreamFailed,
+    StreamFinished,
+    StreamItem,
+    StreamStarted,
+    TextDelta,
+    ToolCallDelta,
+)
+from switchboard.core.request import EmbeddingRequest, Message, Request
+from switchboard.core.response import CompletionResponse, EmbeddingResponse, Usage
 from switchboard.http import sse
-from switchboard.http.doors import Encoded, Incoming, openai_error, parse_body, route_header
-from switchboard.providers.base import Finish, LogprobsDelta, TextDelta, ToolCallDelta
-from switchboard.request import EmbeddingRequest, Message, Request
+from switchboard.http.doors import Encoded, Incoming, parse_body, route_header
 from switchboard.schema import (
     MAX_STOP_SEQUENCES,
-    CompletionResponse,
-    EmbeddingResponse,
     MessageIn,
     NamedToolChoice,
     ResponseFormatIn,
     ToolIn,
-    Usage,
     check_conversation,
     to_tool,
     tool_choice,
@@ -174,8 +180,6 @@ class ChatDoor:
         }
         return 200, {"x-switchboard-route": route_header(result.route)}, orjson.dumps(body)
 
-    def error(self, ctx: RequestContext, error: GatewayError) -> Encoded:
-        return openai_error(ctx, error)
 
     async def stream(self, ctx: RequestContext, request: Request, first: StreamStarted,
                      items: AsyncGenerator[StreamItem, None]) -> AsyncGenerator[bytes, None]:
@@ -304,8 +308,6 @@ class CompletionsDoor:
         }
         return 200, {"x-switchboard-route": route_header(result.route)}, orjson.dumps(body)
 
-    def error(self, ctx: RequestContext, error: GatewayError) -> Encoded:
-        return openai_error(ctx, error)
 
     async def stream(self, ctx: RequestContext, request: Request, first: StreamStarted,
                      items: AsyncGenerator[StreamItem, None]) -> AsyncGenerator[bytes, None]:
@@ -382,5 +384,3 @@ class EmbeddingsDoor:
                                 **({"dropped": request.dropped} if request.dropped else {})}}
         return 200, {"x-switchboard-route": route_header(result.route)}, orjson.dumps(body)
 
-    def error(self, ctx: RequestContext, error: GatewayError) -> Encoded:
-        return openai_error(ctx, error)

@@ -10,11 +10,11 @@ import math
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from opentelemetry.trace import SpanKind
-
-from switchboard.engine.context import RequestContext
-from switchboard.errors import GatewayError
-from switchboard.flow import Decide, StreamItem, StreamStarted
+from switchboard.core.context import RequestContext
+from switchboard.core.errors import GatewayError
+from switchboard.core.events import StreamItem, StreamStarted
+from switchboard.core.request import EmbeddingRequest, Request
+from switchboard.flow import Decide
 from switchboard.http import sse
 from switchboard.http.asgi import (
     ClientGone,
@@ -26,17 +26,15 @@ from switchboard.http.asgi import (
     read_body,
     send_body,
 )
-from switchboard.http.doors import FrontDoor, Incoming, StreamingDoor
-from switchboard.pipelines.calls import PipelineCall
-from switchboard.request import EmbeddingRequest, Request
+from switchboard.http.doors import Call, ErrorShape, FrontDoor, Incoming, StreamingDoor
+from switchboard.http.endpoints import Endpoint
 from switchboard.telemetry import tracing
 from switchboard.wiring import Runtime
 
 TIMEOUT_HEADER = "x-switchboard-timeout"
-CACHE_HEADER = "x-switchboard-cache"
 
 
-def request_controls(ctx: RequestContext, request: Request | EmbeddingRequest, headers: dict[str, str]) -> None:
+def request_controls(request: Request | EmbeddingRequest, headers: dict[str, str]) -> None:
     """What headers ask of any request: its deadline (`x-switchboard-timeout`) and cache use (Cache-Control)."""
     raw = headers.get(TIMEOUT_HEADER)
     if raw is not None:
@@ -49,32 +47,35 @@ def request_controls(ctx: RequestContext, request: Request | EmbeddingRequest, h
                                field=TIMEOUT_HEADER)
         request.timeout_s = timeout
     control = headers.get("cache-control", "").lower()
-    if "no-cache" in control:
-        ctx.cache_read = False
-    if "no-store" in control:
-        ctx.cache_write = False
+    if isinstance(request, Request):
+        request.cache_read = "no-cache" not in control
+        request.cache_write = "no-store" not in control
 
 
-async def serve(runtime: Runtime, door: FrontDoor, scope: Scope, receive: Receive, send: Send,
+async def serve(runtime: Runtime, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send,
                 ctx: RequestContext, headers: dict[str, str]) -> None:
     """`ctx` comes with its id and caller (the app authenticated the request); `headers` are the request's."""
+    door: FrontDoor = endpoint.handler
+    errors = endpoint.errors
     ctx.front_door = door.name
+    ctx.trace = tracing.extract(headers)
     try:
         try:
             body = await read_body(receive, headers)
             parsed = door.parse(body, Incoming(scope.get("path_params") or {}, headers))
             if isinstance(parsed, Request | EmbeddingRequest):
-                request_controls(ctx, parsed, headers)
-                ctx.metadata = parsed.metadata
-            ctx.trace = tracing.extract(headers)
-            runtime.telemetry.start(ctx, SpanKind.SERVER)
+                request_controls(parsed, headers)
+        except GatewayError as error:
+            runtime.flow.refused(ctx, error)  # a request that could not be read: still one record
+            await _send(send, ctx, errors.encode(ctx, error))
+            return
+        try:
             if isinstance(parsed, Request) and parsed.stream:
-                await _stream(runtime, door, ctx, parsed, receive, send)  # type: ignore[arg-type]
+                await _stream(runtime, door, errors, ctx, parsed, receive, send)  # type: ignore[arg-type]
                 return
             result = await guarded(receive, ctx, _execute(runtime, ctx, parsed))
-        except GatewayError as error:
-            runtime.telemetry.finish(ctx, error.status, error=error)  # only if the flow has not recorded it
-            await _send(send, ctx, door.error(ctx, error))
+        except GatewayError as error:  # the flow has recorded it
+            await _send(send, ctx, errors.encode(ctx, error))
             return
     except ClientGone:
         return  # nobody to answer; the flow recorded client_closed
@@ -87,27 +88,22 @@ async def _execute(runtime: Runtime, ctx: RequestContext, parsed: Any) -> Any:
     if isinstance(parsed, EmbeddingRequest):
         return await runtime.flow.embed(ctx, parsed)
     if isinstance(parsed, Decide):
-        ctx.recorded = True  # a decision without a call is not a request record
-        return await runtime.flow.decide(ctx, parsed.request)
-    # Pipelines and jobs: each step of a run records itself.
-    ctx.recorded = True
-    call: PipelineCall = parsed
+        return await runtime.flow.decide(ctx, parsed.request)  # a decision without a call: no request record
+    # Pipelines, jobs and admin calls: each step of a run is a request of its own, recorded by the flow.
+    call: Call = parsed
     return await call.run(runtime, ctx)
 
 
-async def _stream(runtime: Runtime, door: StreamingDoor, ctx: RequestContext, request: Request, receive: Receive,
-                  send: Send) -> None:
+async def _stream(runtime: Runtime, door: StreamingDoor, errors: ErrorShape, ctx: RequestContext, request: Request,
+                  receive: Receive, send: Send) -> None:
     items = runtime.flow.stream(ctx, request)
     try:
         first = await guarded(receive, ctx, anext(items))  # nothing is sent before the first token
     except GatewayError as error:
-        await _send(send, ctx, door.error(ctx, error))
+        await _send(send, ctx, errors.encode(ctx, error))
         return
     assert isinstance(first, StreamStarted)
-    headers = dict(ctx.headers)
-    headers["x-request-id"] = ctx.id
-    if ctx.cache is not None:
-        headers[CACHE_HEADER] = ctx.cache
+    headers = {**ctx.headers, "x-request-id": ctx.echo_id}
     await sse.send_events(send, receive, _chunks(door, ctx, request, first, items), encode_headers(headers))
 
 
@@ -124,7 +120,5 @@ async def _chunks(door: StreamingDoor, ctx: RequestContext, request: Request, fi
 
 async def _send(send: Send, ctx: RequestContext, encoded: tuple[int, dict[str, str], bytes]) -> None:
     status, headers, body = encoded
-    headers = {**ctx.headers, **headers, "x-request-id": ctx.id}
-    if ctx.cache is not None:
-        headers[CACHE_HEADER] = ctx.cache
+    headers = {**ctx.headers, **headers, "x-request-id": ctx.echo_id}
     await send_body(send, status, body, encode_headers(headers))

@@ -21,10 +21,11 @@ import uvicorn
 import uvloop
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from switchboard.core.errors import SwitchboardError
 from switchboard.http.app import App, MetricsApp
 
 
-class PortInUse(Exception):
+class PortInUse(SwitchboardError):
     pass
 
 

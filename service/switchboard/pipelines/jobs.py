@@ -1,5 +1,5 @@
 """Durable pipeline jobs: Celery with Redis as broker and result backend, job state in Redis. This module is
-the service's side (the store, queueing by task name); `pipelines.worker` is the worker's.
+the service's side (the store, queueing by task name); `switchboard.worker` is the worker's.
 
 The broker redelivers an unacknowledged job once `SWITCHBOARD_JOB_VISIBILITY_S` has passed (default one
 hour): keep it longer than your longest pipeline, or a slow job is started a second time beside the first.
@@ -19,9 +19,9 @@ from celery import Celery
 from celery.signals import setup_logging
 from redis.exceptions import RedisError
 
-from switchboard.errors import GatewayError
+from switchboard.core.errors import GatewayError
+from switchboard.core.response import CompletionResponse
 from switchboard.logs import render_scrubbed
-from switchboard.schema import CompletionResponse
 
 QUEUE = "switchboard.pipelines"
 TASK = "switchboard.pipeline_job"
@@ -53,7 +53,7 @@ def _celery_logging(loglevel: Any = None, **_: Any) -> None:
 
 
 def make_celery(url: str, visibility_s: float = 3600.0) -> Celery:
-    """The Celery app: the service sends tasks by name with it; `pipelines.worker` registers the task body."""
+    """The Celery app: the service sends tasks by name with it; `switchboard.worker` registers the task body."""
     app = Celery("switchboard", broker=url, backend=url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,

@@ -14,12 +14,12 @@ from typing import Any, Literal, Protocol
 
 from opentelemetry.context import Context
 
-from switchboard.callers.model import ANONYMOUS, Caller
 from switchboard.config import PLACEHOLDER, GatewayConfig, PipelineConfig, PipelineStep
-from switchboard.engine.context import RequestContext
-from switchboard.errors import GatewayError
-from switchboard.request import Message, Request
-from switchboard.schema import CompletionResponse, PipelineResult, PipelineTotals
+from switchboard.core.caller import ANONYMOUS, Caller
+from switchboard.core.context import RequestContext
+from switchboard.core.errors import GatewayError
+from switchboard.core.request import Message, Request
+from switchboard.core.response import CompletionResponse, PipelineResult, PipelineTotals
 from switchboard.telemetry import tracing
 
 MAX_INPUT_CHARS = 100_000
@@ -32,10 +32,6 @@ class Completes(Protocol):
     """What a pipeline needs of the gateway: one request to its whole answer (flow.Flow)."""
 
     async def complete(self, ctx: RequestContext, request: Request) -> CompletionResponse: ...
-
-
-class Starts(Protocol):
-    def start(self, ctx: RequestContext) -> None: ...
 
 
 class StepStore(Protocol):
@@ -70,10 +66,9 @@ def resolve_inputs(pipeline_name: str, pipeline: PipelineConfig, given: Mapping[
 
 
 class PipelineRunner:
-    def __init__(self, config: GatewayConfig, flow: Completes, telemetry: Starts) -> None:
+    def __init__(self, config: GatewayConfig, flow: Completes) -> None:
         self._config = config
         self._flow = flow
-        self._telemetry = telemetry
         self.pipelines = config.pipelines
 
     def get(self, name: str) -> PipelineConfig:
@@ -200,10 +195,9 @@ class PipelineRunner:
         )
         span = tracing.start("switchboard.step", trace, attributes={"switchboard.step": step.name})
         ctx = RequestContext(id=f"{run_id}-{step.name}", front_door="pipeline", trace=tracing.context_of(span, trace),
-                             caller=caller, metadata=request.metadata)
+                             caller=caller)
         if progress is not None:
             ctx.progress = lambda tokens: _notify_now(progress, step.name, tokens)
-        self._telemetry.start(ctx)
         try:
             response = await self._flow.complete(ctx, request)
         except GatewayError as error:

@@ -6,23 +6,20 @@ import json
 import re
 from typing import Any
 
+from switchboard.core.events import Finish, StreamEnd, StreamEvent, TextDelta, ToolCallDelta
+from switchboard.core.outcome import FinishReason, Outcome
+from switchboard.core.request import ImagePart, Message, TextPart
+from switchboard.core.response import Usage
 from switchboard.providers.base import (
     Adapter,
-    Finish,
     ProviderCall,
     ProviderError,
-    StreamEnd,
-    StreamEvent,
     StreamParser,
-    TextDelta,
-    ToolCallDelta,
     ToolIndexes,
     load_event,
     token_count,
 )
 from switchboard.providers.schemas import SchemaRules, lower_schema
-from switchboard.request import ImagePart, Message, TextPart
-from switchboard.schema import FinishReason, Outcome, Usage
 
 API_VERSION = "2023-06-01"
 MAX_TEMPERATURE = 1.0  # Anthropic accepts 0-1; the standard request allows up to 2

@@ -18,20 +18,13 @@ from typing import Any, ClassVar
 import aiohttp
 import orjson
 
+from switchboard.core.errors import SwitchboardError
+from switchboard.core.events import StreamEnd, StreamEvent
+from switchboard.core.outcome import RETRYABLE, Outcome
+from switchboard.core.request import EmbeddingRequest, Request
+from switchboard.core.response import Usage
 from switchboard.redact import redact
-from switchboard.request import EmbeddingRequest, Request
-from switchboard.schema import FinishReason, Outcome, Usage
 
-RETRYABLE = frozenset(
-    {
-        Outcome.RATE_LIMITED,
-        Outcome.OVERLOADED,
-        Outcome.SERVER_ERROR,
-        Outcome.TIMEOUT,
-        Outcome.CONNECT_ERROR,
-        Outcome.INVALID_RESPONSE,
-    }
-)
 DETAIL_LIMIT = 300
 
 
@@ -48,46 +41,6 @@ class ProviderCall:
 class EmbeddingCall:
     model: str
     request: EmbeddingRequest
-
-
-# -- the events of an answer, whatever the protocol --------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class TextDelta:
-    text: str
-    choice: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCallDelta:
-    """A piece of a tool call. `index` counts tool calls only, densely from 0; `id` and `name` come once."""
-
-    index: int
-    arguments: str
-    id: str | None = None
-    name: str | None = None
-    choice: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LogprobsDelta:
-    entries: list[dict[str, Any]]  # OpenAI's `logprobs.content` entries
-    choice: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Finish:
-    reason: FinishReason
-    choice: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class StreamEnd:
-    """A clean end: it arrived with the protocol's own terminator."""
-
-    usage: Usage | None
-
-
-StreamEvent = TextDelta | ToolCallDelta | LogprobsDelta | Finish | StreamEnd
 
 
 @dataclass(slots=True)
@@ -122,7 +75,7 @@ class ToolIndexes:
         return dense, True
 
 
-class ProviderError(Exception):
+class ProviderError(SwitchboardError):
     """One failed attempt, classified. `retry_after_s` is the wait the provider asked for, if any."""
 
     def __init__(

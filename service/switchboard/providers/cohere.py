@@ -4,26 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from switchboard.core.events import Finish, LogprobsDelta, StreamEnd, StreamEvent, TextDelta, ToolCallDelta
+from switchboard.core.outcome import FinishReason, Outcome
+from switchboard.core.request import ImagePart, Message, Request
+from switchboard.core.response import Usage
 from switchboard.providers.base import (
     Adapter,
     EmbeddingCall,
     Embeddings,
-    Finish,
-    LogprobsDelta,
     ProviderCall,
     ProviderError,
-    StreamEnd,
-    StreamEvent,
     StreamParser,
-    TextDelta,
-    ToolCallDelta,
     ToolIndexes,
     load_event,
     token_count,
 )
 from switchboard.providers.schemas import SchemaRules, lower_schema
-from switchboard.request import ImagePart, Message, Request
-from switchboard.schema import FinishReason, Outcome, Usage
 
 MAX_TEMPERATURE = 1.0
 TOP_P = (0.01, 0.99)  # Cohere's `p`

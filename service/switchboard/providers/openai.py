@@ -5,25 +5,21 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from switchboard.core.events import Finish, LogprobsDelta, StreamEnd, StreamEvent, TextDelta, ToolCallDelta
+from switchboard.core.outcome import FinishReason, Outcome
+from switchboard.core.request import ImagePart, Message, Request
+from switchboard.core.response import Usage
 from switchboard.providers.base import (
     Adapter,
     EmbeddingCall,
     Embeddings,
-    Finish,
-    LogprobsDelta,
     ProviderCall,
     ProviderError,
-    StreamEnd,
-    StreamEvent,
     StreamParser,
-    TextDelta,
-    ToolCallDelta,
     ToolIndexes,
     load_event,
     token_count,
 )
-from switchboard.request import ImagePart, Message, Request
-from switchboard.schema import FinishReason, Outcome, Usage
 
 FINISH_REASONS: dict[str | None, FinishReason] = {
     "stop": "stop",

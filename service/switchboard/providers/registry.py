@@ -9,22 +9,9 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
-
-class Capability(StrEnum):
-    """What a request may need from a target. A model declares its own in the config (`capabilities:`)."""
-
-    TOOLS = "tools"
-    VISION = "vision"
-    JSON_SCHEMA = "json_schema"
-    LOGPROBS = "logprobs"
-    MULTIPLE_CHOICES = "n"  # n > 1 in one call
-    SEED = "seed"
-    PENALTIES = "penalties"  # frequency_penalty / presence_penalty
-    LOGIT_BIAS = "logit_bias"
-    REASONING = "reasoning"  # reasoning_effort
+from switchboard.core.capability import Capability
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,1 +1,1 @@
-"""Retry timing and circuit breaking: policy only, no I/O."""
+"""Retry timing (pure policy) and circuit breakers, kept in process memory or shared through Redis."""

@@ -2,45 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from switchboard.config import CacheConfig, GatewayConfig, RouteConfig, TargetRef, describe_chain
-from switchboard.schema import Decision
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    targets: tuple[TargetRef, ...]
-    reason: str
-    label: str  # the route's name in metrics and logs: bounded by the config
-    decision: Decision
-    first_token_s: float
-    stall_s: float
-    cache: CacheConfig
-    hedge_after_s: float | None = None
-    embedding: bool = False
-
-    @property
-    def task_type(self) -> str | None:
-        return self.decision.task_type
-
-    @property
-    def chain(self) -> str:
-        return describe_chain(self.targets)
-
-
-@dataclass(slots=True)
-class Facts:
-    """What the rules know about a request while they decide; each rule may add to it."""
-
-    task_type: str | None = None
-    task_type_given: bool = False  # the caller named it (it always wins over the classifier)
-    complexity: str | None = None
-    score: float | None = None
-    confidence: float | None = None
-    classifier_ms: float | None = None
-    unsure: bool = False  # the classifier's confidence was below the configured minimum
-    notes: list[str] = field(default_factory=list)
+from switchboard.config import GatewayConfig, RouteConfig
+from switchboard.core.plan import CachePolicy, Facts, Plan
+from switchboard.core.response import Decision
+from switchboard.core.target import TargetRef
 
 
 def plan_template(config: GatewayConfig, targets: list[TargetRef] | tuple[TargetRef, ...], label: str,
@@ -48,6 +15,9 @@ def plan_template(config: GatewayConfig, targets: list[TargetRef] | tuple[Target
     """A route's plan without its decision: rules fill `reason` and `decision` per request (`decided`)."""
     timeouts = config.timeouts
     cache = route.cache.apply(config.cache) if route is not None and route.cache is not None else config.cache
+    policy = CachePolicy(exact=cache.exact.enabled, exact_ttl_s=cache.exact.ttl_s, semantic=cache.semantic.enabled,
+                         semantic_threshold=cache.semantic.threshold, semantic_ttl_s=cache.semantic.ttl_s,
+                         sampled=cache.sampled)
     return Plan(
         targets=tuple(targets),
         reason="",
@@ -55,7 +25,7 @@ def plan_template(config: GatewayConfig, targets: list[TargetRef] | tuple[Target
         decision=Decision(rule=""),
         first_token_s=(route.first_token_s if route else None) or timeouts.first_token_s,
         stall_s=(route.stall_s if route else None) or timeouts.stall_s,
-        cache=cache,
+        cache=policy,
         hedge_after_s=route.hedge_after_s if route else None,
     )
 

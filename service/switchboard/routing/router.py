@@ -4,12 +4,15 @@ and never calls a provider, so `decide` is also the dry run behind `POST /decide
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
-from switchboard.config import GatewayConfig, TargetRef
-from switchboard.engine.context import RequestContext
-from switchboard.errors import RouteRefused
-from switchboard.request import EmbeddingRequest, Request
-from switchboard.routing.plan import Facts, Plan, bare_names, decided, plan_template
+from switchboard.config import GatewayConfig
+from switchboard.core.context import RequestContext
+from switchboard.core.errors import RouteRefused
+from switchboard.core.plan import Facts, Plan
+from switchboard.core.request import EmbeddingRequest, Request
+from switchboard.core.target import TargetRef
+from switchboard.routing.plan import bare_names, decided, plan_template
 from switchboard.routing.rules import Rule, Services, load
 
 
@@ -32,7 +35,7 @@ class Router:
 
     async def decide(self, ctx: RequestContext, request: Request) -> Plan:
         started = time.perf_counter()
-        ctx.decided_at_ns = time.time_ns()
+        decided_at_ns = time.time_ns()
         facts = Facts()
         if request.task_type is not None:
             if request.task_type not in self.task_types:
@@ -42,9 +45,8 @@ class Router:
         for rule in self.rules:
             plan = await rule.decide(ctx, request, facts)
             if plan is not None:
-                ctx.plan = plan
-                ctx.decide_ms = (time.perf_counter() - started) * 1000
-                return plan
+                return replace(plan, decided_at_ns=decided_at_ns,
+                               decide_ms=(time.perf_counter() - started) * 1000)
         raise AssertionError("the default rule always answers")
 
     def embedding_plan(self, ctx: RequestContext, request: EmbeddingRequest) -> Plan:
@@ -60,6 +62,4 @@ class Router:
             if not ctx.caller.may_pin(request.model):
                 raise RouteRefused("model_not_allowed", f"model '{request.model}': this API key may not pin it",
                                    "model")
-        plan = decided(template, "embeddings", why, Facts(), ctx.caller.tier)
-        ctx.plan = plan
-        return plan
+        return decided(template, "embeddings", why, Facts(), ctx.caller.tier)

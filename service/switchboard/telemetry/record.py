@@ -13,15 +13,18 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from switchboard.config import TargetRef
-from switchboard.engine.context import RequestContext
-from switchboard.errors import GatewayError
+from switchboard.core.context import RequestContext
+from switchboard.core.ending import Ended
+from switchboard.core.errors import GatewayError
+from switchboard.core.outcome import NOT_CALLED, Outcome
+from switchboard.core.response import Attempt, CompletionResponse, EmbeddingResponse, Usage
+from switchboard.core.target import TargetRef
 from switchboard.logs import now_iso, write_record
 from switchboard.providers.registry import KINDS
-from switchboard.schema import NOT_CALLED, Attempt, CompletionResponse, EmbeddingResponse, Outcome, Usage
 from switchboard.telemetry import metrics, tracing
 
 RECORD = "request"
+INTERNAL_DOORS = ("library", "pipeline")  # called in process: their spans are not server spans
 
 
 def checksum(request_id: str, timestamp: str, cost_usd: float, input_tokens: int, output_tokens: int) -> str:
@@ -36,11 +39,13 @@ class Telemetry:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled  # SWITCHBOARD_TELEMETRY=off: nothing at all (for measuring its cost)
 
-    # -- the request's span ------------------------------------------------------------------------
-    def start(self, ctx: RequestContext, kind: SpanKind = SpanKind.INTERNAL) -> None:
-        if self.enabled:
+    # -- the request's start: its span (a server span for the HTTP front doors) ------------------------
+    def started(self, ctx: RequestContext) -> None:
+        if self.enabled and tracing.enabled():
+            kind = SpanKind.INTERNAL if ctx.front_door in INTERNAL_DOORS else SpanKind.SERVER
             ctx.span = tracing.start("switchboard.request", ctx.trace, kind,
-                                     {"switchboard.request_id": ctx.id, "switchboard.front_door": ctx.front_door})
+                                     {"switchboard.request_id": ctx.id, "switchboard.front_door": ctx.front_door},
+                                     start_time=ctx.started_ns)
 
     # -- engine hooks ------------------------------------------------------------------------------
     def attempt_started(self, ctx: RequestContext, target: TargetRef, kind: str, operation: str) -> Any:
@@ -82,13 +87,10 @@ class Telemetry:
         }, error=None if ok else outcome)
 
     # -- the request's end -------------------------------------------------------------------------
-    def finish(self, ctx: RequestContext, status: int, *, response: Any = None, error: GatewayError | None = None,
-               streamed_chars: int | None = None) -> None:
-        if ctx.recorded:
-            return
-        ctx.recorded = True
+    def finished(self, ctx: RequestContext, ended: Ended) -> None:
         if not self.enabled:
             return
+        status, response, error = ended.status, ended.response, ended.error
         elapsed_s = time.perf_counter() - ctx.started
         plan = ctx.plan
         route = plan.label if plan is not None else "invalid"
@@ -102,6 +104,7 @@ class Telemetry:
         write_record("request", dict(
             record=RECORD,
             request_id=ctx.id,
+            client_request_id=ctx.client_id,
             trace_id=tracing.trace_id(ctx.span),
             status=status,
             front_door=ctx.front_door,
@@ -119,7 +122,7 @@ class Telemetry:
             provider=response.provider if response is not None else None,
             model=response.model if response is not None else None,
             latency_ms=round(elapsed_s * 1000, 3),
-            first_token_ms=round(ctx.first_token_s * 1000, 3) if ctx.first_token_s is not None else None,
+            first_token_ms=round(ended.first_token_s * 1000, 3) if ended.first_token_s is not None else None,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_tokens,
@@ -127,11 +130,11 @@ class Telemetry:
             cost_usd=cost,
             hedge_cost_usd=hedge_cost or None,
             cost_estimated=bool(chat and chat.cost_estimated),
-            cache=ctx.cache,
+            cache=ended.cache,
             saved_usd=chat.cache.saved_usd if chat and chat.cache else None,
             finish_reason=chat.finish_reason if chat else ("stop" if response is not None else "error"),
             error=error.code if error else None,
-            streamed_chars=streamed_chars,
+            streamed_chars=ended.streamed_chars,
             dropped=chat.dropped if chat else None,
             notes=ctx.notes or None,
             reason=plan.reason if plan is not None else None,
@@ -139,23 +142,24 @@ class Telemetry:
             sum=checksum(ctx.id, timestamp, cost, usage.input_tokens, usage.output_tokens),
             timestamp=timestamp,
         ))
-        self._observe(ctx, route, status, elapsed_s, response, cost + hedge_cost, tenant)
+        self._observe(ctx, ended, route, elapsed_s, cost + hedge_cost, tenant)
         if ctx.span is not None:
             self._end_span(ctx, status, route, response, error)
 
-    def _observe(self, ctx: RequestContext, route: str, status: int, elapsed_s: float, response: Any,
-                 cost: float, tenant: str | None) -> None:
-        metrics.child(metrics.REQUESTS, route, str(status)).inc()
+    def _observe(self, ctx: RequestContext, ended: Ended, route: str, elapsed_s: float, cost: float,
+                 tenant: str | None) -> None:
+        response, first_token_s = ended.response, ended.first_token_s
+        metrics.child(metrics.REQUESTS, route, str(ended.status)).inc()
         metrics.child(metrics.REQUEST_SECONDS, route).observe(elapsed_s)
         plan = ctx.plan
-        if ctx.decide_ms is not None:
-            metrics.DECISION_SECONDS.observe(ctx.decide_ms / 1000)
+        if plan is not None and plan.decide_ms is not None:
+            metrics.DECISION_SECONDS.observe(plan.decide_ms / 1000)
         if plan is not None and plan.decision.classifier_ms is not None:
             metrics.child(metrics.INFERRED, plan.decision.task_type or "none",
                           plan.decision.complexity or "unsure").inc()
         tenant_label = metrics.tenant_label(tenant)
-        if ctx.cache is not None:
-            metrics.child(metrics.CACHE, route, tenant_label, ctx.cache).inc()
+        if ended.cache is not None:
+            metrics.child(metrics.CACHE, route, tenant_label, ended.cache).inc()
             if isinstance(response, CompletionResponse) and response.cache is not None:
                 metrics.child(metrics.CACHE_SAVED, route, tenant_label).inc(response.cache.saved_usd)
         if response is not None:
@@ -166,24 +170,24 @@ class Telemetry:
                 if count:
                     metrics.child(metrics.TOKENS, *labels, kind).inc(count)
             metrics.child(metrics.COST, *labels, route, tenant_label).inc(cost)
-            if ctx.first_token_s is not None and isinstance(response, CompletionResponse) and not response.cached:
-                metrics.child(metrics.FIRST_TOKEN_SECONDS, *labels).observe(ctx.first_token_s)
+            if first_token_s is not None and isinstance(response, CompletionResponse) and not response.cached:
+                metrics.child(metrics.FIRST_TOKEN_SECONDS, *labels).observe(first_token_s)
         upstream_s = sum((a.latency_ms + a.wait_ms) / 1000 for a in ctx.attempts)
-        own = (ctx.first_token_s if ctx.first_token_s is not None else elapsed_s) - upstream_s
+        own = (first_token_s if first_token_s is not None else elapsed_s) - upstream_s
         if ctx.attempts and own >= 0:
             metrics.OVERHEAD_SECONDS.observe(own)
 
     def _end_span(self, ctx: RequestContext, status: int, route: str, response: Any,
                   error: GatewayError | None) -> None:
         plan = ctx.plan
-        if plan is not None and ctx.decided_at_ns is not None and ctx.decide_ms is not None:
+        if plan is not None and plan.decide_ms is not None:
             decision = tracing.start("switchboard.route", tracing.context_of(ctx.span, ctx.trace),
-                                     start_time=ctx.decided_at_ns)
+                                     start_time=plan.decided_at_ns)
             tracing.end(decision, {"switchboard.route": route, "switchboard.reason": plan.reason,
                                    "switchboard.rule": plan.decision.rule,
                                    "switchboard.task_type": plan.task_type,
                                    "switchboard.complexity": plan.decision.complexity},
-                        end_time=ctx.decided_at_ns + int(ctx.decide_ms * 1e6))
+                        end_time=plan.decided_at_ns + int(plan.decide_ms * 1e6))
         attributes: dict[str, Any] = {"http.response.status_code": status, "switchboard.route": route}
         if isinstance(response, CompletionResponse | EmbeddingResponse):
             attributes.update({

@@ -7,10 +7,11 @@ wait), and `switchboard.pipeline` / `switchboard.step` / `switchboard.job`. GenA
 attributes where they exist. Prompt and completion text are recorded only with
 SWITCHBOARD_TRACE_CONTENT=true.
 
-Both ends are made here rather than by the FastAPI and aiohttp-client instrumentations (measured in
+Both ends are made here rather than by the ASGI and aiohttp-client instrumentations (measured in
 bench/telemetry.py): the aiohttp one alone cost about 0.2 ms per provider call, most of the 0.3 ms budget
-for all telemetry, to make a second client span beside the attempt span that already is one; the FastAPI
-one makes a span per ASGI send (one per streamed chunk).
+for all telemetry, to make a second client span beside the attempt span that already is one; the ASGI one
+makes a span per send (one per streamed chunk). The flow starts and ends the request span (through
+`telemetry.record`), whichever front door the request came through.
 """
 
 from __future__ import annotations

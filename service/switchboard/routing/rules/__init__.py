@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from switchboard.config import GatewayConfig
-from switchboard.engine.context import RequestContext
-from switchboard.request import Request
-from switchboard.routing.plan import Facts, Plan
+from switchboard.core.context import RequestContext
+from switchboard.core.plan import Facts, Plan
+from switchboard.core.request import Request
 
 
 class Rule(Protocol):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 
 from switchboard.config import GatewayConfig
-from switchboard.engine.context import RequestContext
-from switchboard.request import Request
-from switchboard.routing.plan import Facts, Plan
+from switchboard.core.context import RequestContext
+from switchboard.core.plan import Facts, Plan
+from switchboard.core.request import Request
 from switchboard.routing.rules import Services
 
 NAME = "classify"

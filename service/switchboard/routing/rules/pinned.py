@@ -4,11 +4,13 @@ Also reads the other values of `model`: `auto` (no preference) and a task type's
 
 from __future__ import annotations
 
-from switchboard.config import GatewayConfig, TargetRef
-from switchboard.engine.context import RequestContext
-from switchboard.errors import RouteRefused
-from switchboard.request import Request
-from switchboard.routing.plan import Facts, Plan, bare_names, decided, plan_template
+from switchboard.config import GatewayConfig
+from switchboard.core.context import RequestContext
+from switchboard.core.errors import RouteRefused
+from switchboard.core.plan import Facts, Plan
+from switchboard.core.request import Request
+from switchboard.core.target import TargetRef
+from switchboard.routing.plan import bare_names, decided, plan_template
 from switchboard.routing.rules import Services
 
 NAME = "pinned"

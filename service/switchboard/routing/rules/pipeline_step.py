@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from switchboard.config import GatewayConfig
-from switchboard.engine.context import RequestContext
-from switchboard.request import Request
-from switchboard.routing.plan import Facts, Plan, decided, plan_template
+from switchboard.core.context import RequestContext
+from switchboard.core.plan import Facts, Plan
+from switchboard.core.request import Request
+from switchboard.routing.plan import decided, plan_template
 from switchboard.routing.rules import Services
 
 NAME = "pipeline_step"

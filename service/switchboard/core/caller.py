@@ -1,10 +1,21 @@
-"""Who is calling: what a request's API key says about it."""
+"""Who is calling: what a request's API key says about it (tenant, tier, limits, the models it may use)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from switchboard.config import Limits
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Limits(BaseModel):
+    """Requests and tokens per minute, and USD per day (UTC). Absent: unlimited."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rpm: Annotated[int, Field(ge=1)] | None = None
+    tpm: Annotated[int, Field(ge=1)] | None = None
+    budget_usd_day: Annotated[float, Field(gt=0)] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from switchboard.providers.registry import Capability
+from switchboard.core.capability import Capability
 
 Role = Literal["system", "user", "assistant", "tool"]
 CHARS_PER_TOKEN = 4  # the usual rule of thumb; only for estimates (limits, context windows, missing usage)
@@ -119,6 +119,8 @@ class Request:
     stream: bool = False
     stream_usage: bool = False  # OpenAI clients: a usage chunk at the end of the stream (stream_options)
     cache: bool | None = None  # False: neither read nor write the cache; True: cache even a sampled answer
+    cache_read: bool = True  # Cache-Control: no-cache turns reading off ...
+    cache_write: bool = True  # ... and no-store writing
     pipeline_step: tuple[str, str] | None = None  # (pipeline, step) when a pipeline runs this request
     dropped: list[str] = field(default_factory=list)  # parameters dropped for the target that answered
     _input_tokens: int | None = field(default=None, init=False, repr=False, compare=False)

@@ -15,7 +15,7 @@ from typing import Any
 from celery import Celery
 
 from switchboard.config import load_config
-from switchboard.errors import GatewayError
+from switchboard.core.errors import GatewayError
 from switchboard.logs import log
 from switchboard.pipelines.jobs import TASK, TERMINAL, JobStore, celery_app
 from switchboard.settings import Settings

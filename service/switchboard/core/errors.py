@@ -1,4 +1,5 @@
-"""The one error a request can end in, and the one place that maps engine outcomes to HTTP statuses."""
+"""The service's errors: one base class, the one error a request can end in (`GatewayError`) with the catalogue
+of its codes, and the one place that maps engine outcomes to HTTP statuses (`chain_error`)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,73 @@ import math
 import re
 from collections.abc import Sequence
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from switchboard.schema import NOT_CALLED, Attempt, ErrorDetail, ErrorResponse, Outcome, Route
+from switchboard.core.outcome import NOT_CALLED, Outcome
+from switchboard.core.response import Attempt, Route
 
 
-class GatewayError(Exception):
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    step: str | None = None  # the pipeline step that failed
+    request_id: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+    route: Route | None = None
+
+
+# Every code a client can see in `error.code`, and what it means. A new code is added here first (a
+# GatewayError with a code missing from this catalogue is a bug, refused at once); README and the
+# OpenAPI description draw on it.
+CODES: dict[str, str] = {
+    "invalid_request": "a field is missing, of the wrong type or out of range (`field` names it)",
+    "invalid_json": "the body is not a JSON object",
+    "body_too_large": "the body is over the size limit",
+    "body_timeout": "the body did not arrive within its read deadline",
+    "unauthorized": "no API key, or an unknown, revoked or expired one",
+    "forbidden": "the key may not do this (an admin endpoint, a tier a pipeline does not allow)",
+    "not_found": "no such path",
+    "method_not_allowed": "the path exists, with another method",
+    "model_not_found": "no such model or embedding route",
+    "model_not_allowed": "the key may not use this model (its allow-list or tier)",
+    "unknown_task_type": "no route for this task type",
+    "unknown_pipeline": "no such pipeline",
+    "unknown_job": "no such job (or not this tenant's)",
+    "unknown_key": "no such API key",
+    "unknown_request": "no such request (or not this tenant's)",
+    "idempotency_key_reused": "this Idempotency-Key was used for a different request",
+    "idempotency_conflict": "the job this Idempotency-Key named has expired",
+    "rate_limited": "over a requests- or tokens-per-minute limit; retry after Retry-After",
+    "budget_exceeded": "today's budget is spent",
+    "request_too_large": "one request needs more than a whole limit allows; no wait can help",
+    "too_many_in_flight": "the key (or its tier) has its most requests in flight",
+    "overloaded": "this worker is at its most requests in flight; retry shortly",
+    "keys_unavailable": "API keys cannot be checked (the key store is unreachable)",
+    "limits_unavailable": "limits cannot be checked and limits.on_redis_error is closed",
+    "jobs_unavailable": "durable jobs need Redis, which is not configured or unreachable",
+    "storage_unavailable": "stored state (Redis) is not configured or unreachable",
+    "unsupported_capability": "no target in the route can serve what the request needs",
+    "unsupported_parameter": "the request asks for something this front door does not serve",
+    "upstream_bad_request": "every provider refused the request as invalid",
+    "no_target_available": "no target could be called (no key, open breaker, drained, unavailable)",
+    "all_targets_failed": "every target in the route failed",
+    "deadline_exceeded": "the request's deadline passed",
+    "stream_interrupted": "the stream broke after its first token",
+    "client_closed": "the client went away before the answer",
+    "config_invalid": "a new config file was refused; the running config is unchanged",
+    "internal_error": "a bug: the log line has the traceback",
+}
+
+
+class SwitchboardError(Exception):
+    """The base of every error the service raises on purpose."""
+
+
+class GatewayError(SwitchboardError):
     """A request that ends without an answer: an HTTP status and the structured body to send."""
 
     def __init__(
@@ -24,6 +86,8 @@ class GatewayError(Exception):
         step: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        if code not in CODES:
+            raise ValueError(f"error code '{code}' is not in core.errors.CODES")
         super().__init__(message)
         self.status = status
         self.headers = headers or {}
@@ -34,7 +98,7 @@ class GatewayError(Exception):
         return self.body.error.code
 
 
-class ChainFailed(Exception):
+class ChainFailed(SwitchboardError):
     """The engine walked the whole chain without an answer (the attempts say why)."""
 
     def __init__(self, attempts: Sequence[Attempt], retry_in_s: float | None = None) -> None:
@@ -43,7 +107,7 @@ class ChainFailed(Exception):
         self.retry_in_s = retry_in_s  # every target was skipped and the first breaker probes in this long
 
 
-class StreamBroken(Exception):
+class StreamBroken(SwitchboardError):
     """A stream failed after its commit point: the client has part of the answer."""
 
     def __init__(self, target: str, detail: str) -> None:
@@ -126,7 +190,7 @@ def client_closed(route: Route | None) -> GatewayError:
     return GatewayError(499, "client_closed", "the client went away", route=route)
 
 
-class RouteRefused(Exception):
+class RouteRefused(SwitchboardError):
     """A rule cannot route the request as asked: an unknown task type or model, or a model the caller
     may not pin. `code` says which; `route_error` gives it its status."""
 

@@ -1,4 +1,9 @@
-"""One object per request, from its front door to its record: id, deadline, trace, caller, decision, attempts."""
+"""One object per request, from its front door to its record: id, deadline, trace, caller, plan, attempts.
+
+Each field has one writer: the app (id, caller), the front door's sequence (front door, trace), the flow
+(deadline, plan, metadata), the engine (attempts), telemetry (span); the limits and the flow add response
+headers and notes for the log line. What one layer hands another is a return value, not a field here.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,9 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
-from switchboard.callers.model import ANONYMOUS, Caller
-from switchboard.routing.plan import Plan
-from switchboard.schema import Attempt
+from switchboard.core.caller import ANONYMOUS, Caller
+from switchboard.core.plan import Plan
+from switchboard.core.response import Attempt
 
 
 def new_request_id() -> str:
@@ -25,25 +30,24 @@ class RequestContext:
     id: str = field(default_factory=new_request_id)
     front_door: str = "library"  # complete | openai | anthropic | pipeline | library
     started: float = field(default_factory=time.perf_counter)
+    started_ns: int = field(default_factory=time.time_ns)  # the same moment on the wall clock (for spans)
     deadline: float = 0.0  # on the time.monotonic() clock; set when the request's timeout is known
     trace: Context | None = None  # the caller's trace context (an incoming traceparent)
     span: Span | None = None  # this request's span, when tracing is on
     caller: Caller = ANONYMOUS
     plan: Plan | None = None
     attempts: list[Attempt] = field(default_factory=list)
-    decided_at_ns: int | None = None  # when the routing decision started (time.time_ns, for its span)
-    decide_ms: float | None = None  # the routing decision's time
-    first_token_s: float | None = None  # streamed requests: from the start to the first content token
-    cache: str | None = None  # hit | semantic-hit | miss | bypass
-    cache_read: bool = True  # Cache-Control: no-cache turns reading off ...
-    cache_write: bool = True  # ... and no-store writing
-    fingerprint: Any = None  # the cache's key for this request, between lookup and store
     progress: Callable[[int], None] | None = None  # called with the chunks (about tokens) received so far
     headers: dict[str, str] = field(default_factory=dict)  # response headers the layers add (limits, cache)
     notes: list[str] = field(default_factory=list)  # things the log line should say (a cache error, ...)
     metadata: dict[str, Any] | None = None
+    client_id: str | None = None  # the client's own x-request-id: echoed and logged, never used for accounting
     client_gone: bool = False
-    recorded: bool = False  # its record (log line, metrics, span end) is written
+
+    @property
+    def echo_id(self) -> str:
+        """The `x-request-id` a response carries: the client's own when it sent one, else ours."""
+        return self.client_id or self.id
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
