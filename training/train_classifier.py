@@ -219,7 +219,11 @@ def train(embedder: Embedder, out: Path) -> None:
         keep = np.concatenate((np.arange(len(outcomes)), hand[fold_train]))
         raw[fold_test] = fit(x_all[keep], yc[keep], COMPLEXITY_C, wc[keep]).decision_function(x_all[hand[fold_test]])
     domain_logit = DOMAIN_BETA * domain_logits(domain_model, gain, [f.embedding for f in cfeats[len(outcomes):]])
-    platt = LogisticRegression(C=1e6).fit((raw + domain_logit)[:, None], yc[len(outcomes):])
+    # Class-balanced: 0.5 then means "as likely complex as simple" with equal priors, the point that balances the
+    # two kinds of error (5-fold: balanced accuracy 0.897 / 0.831 on the handwritten / decorrelated prompts,
+    # against 0.879 / 0.838 unbalanced).
+    platt = LogisticRegression(C=1e6, class_weight="balanced").fit((raw + domain_logit)[:, None],
+                                                                   yc[len(outcomes):])
     calibration = np.array([platt.coef_[0, 0], platt.intercept_[0]], dtype=np.float32)
 
     arrays = {
