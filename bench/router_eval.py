@@ -54,7 +54,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def prices():
     from switchboard.pricing import load_price_table
-    from switchboard.request import CHARS_PER_TOKEN
+    from switchboard.core.request import CHARS_PER_TOKEN
 
     table = load_price_table()
     strong, cheap = table.get(*STRONG), table.get(*CHEAP)

@@ -39,7 +39,7 @@ from switchboard.routing.classifier import (
 SEED = 0
 EMB_WEIGHT = 1.0
 TASK_C = 30.0
-COMPLEXITY_C = 1.0
+COMPLEXITY_C = 3.0
 # The domain prior's weight in the complexity score: chosen by 5-fold cross-validation on the training outcomes
 # (mean APGR over GSM8K and MMLU: 0 -> 0.614, 0.5 -> 0.619, 1 -> 0.616, 2 -> 0.612); see docs/classifier.md.
 DOMAIN_BETA = 0.5
@@ -168,22 +168,23 @@ def candidates(embedder: Embedder) -> None:
     domain_model, gain = fit_domains(outcomes, [f.embedding for f in cfeats[:n_out]])
     dlogit = DOMAIN_BETA * domain_logits(domain_model, gain, [f.embedding for f in cfeats])
     cfolds = list(StratifiedKFold(5, shuffle=True, random_state=SEED).split(yc, src))
-    for ask, weights in ((False, (3.0, 1.0)), (True, (3.0, 1.0)), (True, (10.0, 3.0)), (True, (20.0, 6.0))):
+    for ask, weights, c in ((False, (3.0, 1.0), 1.0), (True, (3.0, 1.0), 1.0), (True, (10.0, 3.0), 1.0),
+                            (True, (20.0, 6.0), 1.0), (True, (10.0, 3.0), 3.0), (True, (10.0, 3.0), 10.0)):
         xc = matrix(cfeats, vocab, mean, std, ask)
         w = label_weights(src, n_out, *weights)
-        score = _oof(xc, yc, w, COMPLEXITY_C, cfolds) + dlogit
+        score = _oof(xc, yc, w, c, cfolds) + dlogit
         line = []
         for bench in ("gsm8k", "mmlu"):
             idx = np.flatnonzero(src == bench)
             weak = np.array([outcomes[i].weak for i in idx])
             strong = np.array([outcomes[i].strong for i in idx])
             line.append(f"APGR {bench} {apgr(score[idx], weak, strong):.3f}")
-        platt = LogisticRegression(C=1e6).fit(score[lab][:, None], yc[lab])
+        platt = LogisticRegression(C=1e6, class_weight="balanced").fit(score[lab][:, None], yc[lab])
         complex_ = platt.predict_proba(score[lab][:, None])[:, 1] >= 0.5
         for group in ("handwritten", "handwritten-decorrelated", "template-decorrelated"):
             m = src[lab] == group
             line.append(f"bal.acc {group} {balanced_accuracy(yc[lab][m], complex_[m]):.3f}")
-        print(f"complexity ask={ask!s:5s} label weights {weights[0]:g}/{weights[1]:g}  " + "  ".join(line),
+        print(f"complexity ask={ask!s:5s} label weights {weights[0]:g}/{weights[1]:g} C={c:g}  " + "  ".join(line),
               flush=True)
     for group in ("handwritten", "handwritten-decorrelated", "template-decorrelated"):
         m = src[lab] == group
