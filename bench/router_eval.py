@@ -53,8 +53,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def prices():
-    from switchboard.pricing import load_price_table
     from switchboard.core.request import CHARS_PER_TOKEN
+    from switchboard.pricing import load_price_table
 
     table = load_price_table()
     strong, cheap = table.get(*STRONG), table.get(*CHEAP)

@@ -156,9 +156,13 @@ def generate(seed: int = 0, per_kind: int = 60) -> list[tuple[str, str, str]]:
                                               ).format(c=rng.choice(CLAIMS)))
     add("math", "complex", lambda: rng.choice(["Derive {d}.", "Derive {d} from first principles.",
                                                "Walk me through deriving {d}."]).format(d=rng.choice(DERIVATIONS)))
-    add("", "complex", lambda: (lambda task, fact: (task, rng.choice(
-        ["Why exactly {f}?", "Why, precisely, {f}?", "But why exactly {f}? Rigorously."]).format(f=fact)
-    ))(*rng.choice(WHY_EXACTLY)))
+
+    def why_exactly() -> tuple[str, str]:
+        task, fact = rng.choice(WHY_EXACTLY)
+        frame = rng.choice(["Why exactly {f}?", "Why, precisely, {f}?", "But why exactly {f}? Rigorously."])
+        return task, frame.format(f=fact)
+
+    add("", "complex", why_exactly)
     add("coding", "complex", lambda: rng.choice(["Implement {b} in {l}.", "Write {b} in {l}, and prove it correct.",
                                                  "{l}: implement {b}."]).format(b=rng.choice(HARD_BUILDS),
                                                                                l=rng.choice(LANGS)))
