@@ -51,7 +51,7 @@ TOOLS = [{"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
 V1_TOOLS = {**V1, "tools": TOOLS, "tool_choice": "auto"}
 CACHED = {**COMPLETE, "temperature": 0}
-ADMIN = "sb-bench-admin-key-0000000000"
+ADMIN = "sb-bench-admin-key-0000000000-0123456789"
 BENCH_CONFIG: dict[str, Any] = {
     # Every chain ends at the bench upstream; no embedded model, no classifier (task types are given).
     "providers": {"local": {"embedded": False}},

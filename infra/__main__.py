@@ -1,4 +1,14 @@
-"""`pulumi up`: read the stack config once, compose the components, export the endpoints."""
+"""`pulumi up`: read the stack config once, compose the components, export the endpoints.
+
+The order is the dependency graph below; `pulumi destroy` walks it backwards, so every controller (and its IAM role)
+outlives what it cleans up. docs/deploy.md tells it step by step.
+- network -> cluster (roles, add-ons, system nodes, the Kubernetes provider every object uses)
+- the load balancer controller -> the `switchboard` namespace -> everything in it (its pods get the controller's
+  readiness gates, and the router's NLB is deleted while the controller can still delete it)
+- Karpenter (CRDs, role, node role and access entry) -> node pools -> vLLM
+- monitoring CRDs -> kube-prometheus-stack -> monitors, rules, prometheus-adapter; the DCGM exporter
+- each workload -> its IamRole (role, policies, Pod Identity association)
+"""
 
 from __future__ import annotations
 
@@ -16,13 +26,20 @@ from infra import config as stack_config  # noqa: E402
 from infra.components.cluster import Cluster  # noqa: E402
 from infra.components.gpu_pool import GpuNodePool  # noqa: E402
 from infra.components.k8s import MONITORING_NAMESPACE  # noqa: E402
+from infra.components.karpenter import LABELS as KARPENTER_LABELS  # noqa: E402
+from infra.components.karpenter import METRICS_PORT as KARPENTER_METRICS  # noqa: E402
+from infra.components.karpenter import NAMESPACE as KARPENTER_NAMESPACE  # noqa: E402
 from infra.components.karpenter import Karpenter  # noqa: E402
+from infra.components.load_balancer_controller import LABELS as LBC_LABELS  # noqa: E402
+from infra.components.load_balancer_controller import METRICS_PORT as LBC_METRICS  # noqa: E402
+from infra.components.load_balancer_controller import NAMESPACE as LBC_NAMESPACE  # noqa: E402
 from infra.components.load_balancer_controller import LoadBalancerController  # noqa: E402
+from infra.components.monitoring import Monitoring, ScrapeTarget  # noqa: E402
 from infra.components.network import Network, eks_zones  # noqa: E402
-from infra.components.observability import Observability, ScrapeTarget  # noqa: E402
 from infra.components.provider_secrets import AdminKey, ProviderSecrets  # noqa: E402
 from infra.components.router import ROUTER, RouterService  # noqa: E402
 from infra.components.shared_state import SharedState  # noqa: E402
+from infra.components.telemetry import Telemetry  # noqa: E402
 from infra.components.vllm_server import LABELS as VLLM_LABELS  # noqa: E402
 from infra.components.vllm_server import VllmServer  # noqa: E402
 from infra.routing_config import render  # noqa: E402
@@ -51,45 +68,59 @@ karpenter = Karpenter(
     general_instance_types=cfg.nodes.general_instance_types, general_cpu_limit=cfg.nodes.general_cpu_limit,
     gpu_disk_gib=cfg.gpu.disk_gib, tags=cfg.tags, k8s_provider=cluster.provider, opts=on_aws)
 
+# The controller's pod webhook adds readiness gates to this namespace's pods: it must be serving before any is
+# made (it fails open, silently). And its NLB is deleted with this namespace, while the controller still runs.
 namespace = k8s.core.v1.Namespace(
     "namespace", metadata={"name": cfg.namespace, "labels": {
         "pod-security.kubernetes.io/enforce": "restricted",
-        # The load balancer controller holds a rolling pod's readiness until its NLB target is healthy.
         "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}},
-    opts=pulumi.ResourceOptions(provider=cluster.provider))
+    opts=pulumi.ResourceOptions(provider=cluster.provider, depends_on=[load_balancers]))
 
-targets = [ScrapeTarget("switchboard-router", cfg.namespace, ROUTER, "metrics")]
+targets = [ScrapeTarget("switchboard-router", cfg.namespace, ROUTER, "metrics"),
+           ScrapeTarget("karpenter", KARPENTER_NAMESPACE, KARPENTER_LABELS, KARPENTER_METRICS),
+           ScrapeTarget("aws-load-balancer-controller", LBC_NAMESPACE, LBC_LABELS, LBC_METRICS)]
 if cfg.gpu.enabled:
     targets.append(ScrapeTarget("vllm", cfg.namespace, VLLM_LABELS, "http"))
-observability = Observability(
-    f"{cfg.prefix}-observability", cluster_name=cluster.name, region=cfg.region,
-    storage_class=cluster.storage_class, retention=cfg.observability.prometheus_retention,
-    storage=cfg.observability.prometheus_storage, replicas=controller_replicas, targets=targets,
+monitoring = Monitoring(
+    f"{cfg.prefix}-monitoring", storage_class=cluster.storage_class,
+    retention=cfg.observability.prometheus_retention, storage=cfg.observability.prometheus_storage,
+    replicas=controller_replicas, targets=targets, alert_receiver=cfg.alert_receiver,
+    runbook_base=cfg.observability.runbook_base_url, k8s_provider=cluster.provider, opts=on_aws)
+telemetry = Telemetry(
+    f"{cfg.prefix}-telemetry", cluster_name=cluster.name, region=cfg.region, stack=cfg.stack,
+    replicas=controller_replicas, log_namespace=cfg.namespace,
+    log_retention_days=cfg.observability.log_retention_days, namespace=monitoring.namespace,
     k8s_provider=cluster.provider, opts=on_aws)
 
 secrets_path = f"{cfg.project}/{cfg.stack}"
-secrets = ProviderSecrets(f"{cfg.prefix}-keys", path=secrets_path, keys=cfg.provider_keys, opts=on_aws)
-admin_key = AdminKey(f"{cfg.prefix}-admin-key", path=secrets_path, value=cfg.admin_key, opts=on_aws)
+secrets = ProviderSecrets(f"{cfg.prefix}-keys", path=secrets_path, keys=cfg.provider_keys,
+                          recovery_days=cfg.secret_recovery_days, opts=on_aws)
+admin_key = AdminKey(f"{cfg.prefix}-admin-key", path=secrets_path, value=cfg.admin_key,
+                     recovery_days=cfg.secret_recovery_days, opts=on_aws)
 
-in_namespace: list[pulumi.Resource] = [namespace]
+router_after: list[pulumi.Resource] = [namespace, load_balancers]
 vllm_url = None
 if cfg.gpu.enabled:
-    GpuNodePool(f"{cfg.prefix}-gpu", pool=cfg.gpu, node_class=karpenter.gpu_node_class, karpenter=karpenter.release,
-                k8s_provider=cluster.provider)
+    gpu_pool = GpuNodePool(f"{cfg.prefix}-gpu", pool=cfg.gpu, node_class=karpenter.gpu_node_class,
+                           karpenter=karpenter.ready, monitoring_crds=monitoring.crds,
+                           k8s_provider=cluster.provider)
     vllm = VllmServer(
         f"{cfg.prefix}-vllm", namespace=cfg.namespace, model=cfg.vllm, gpus=cfg.gpu.gpus_per_pod,
         storage_class=cluster.storage_class,
         api_key=random.RandomPassword(f"{cfg.prefix}-vllm-api-key", length=48, special=False).result,
         hf_token=cfg.hf_token, k8s_provider=cluster.provider,
-        opts=pulumi.ResourceOptions(depends_on=[namespace, karpenter.release]))
-    in_namespace.append(vllm.api_key_secret)
+        opts=pulumi.ResourceOptions(depends_on=[namespace, gpu_pool]))
+    router_after.append(vllm.api_key_secret)
     vllm_url = vllm.url
 
 state = SharedState(f"{cfg.prefix}-redis", mode=cfg.redis_mode, namespace=cfg.namespace,
                     k8s_provider=cluster.provider, subnet_ids=network.private_subnet_ids, vpc_id=network.vpc_id,
                     node_security_group_id=cluster.security_group_id, node_type=cfg.redis_node_type,
+                    snapshot_days=cfg.redis_snapshot_days,
                     opts=pulumi.ResourceOptions(providers=[aws_provider], depends_on=[namespace]))
+router_after.append(state.url_secret)
 
+workers = cfg.router.workers
 router = RouterService(
     f"{cfg.prefix}-router",
     namespace=cfg.namespace,
@@ -99,15 +130,15 @@ router = RouterService(
     settings=cfg.router,
     routing_config=routing.yaml(),
     shutdown_grace_s=routing.shutdown_grace_s,
+    # The HPA aims at half of what a pod sheds at, unless the stack names a target.
+    target_in_flight=cfg.router.target_in_flight or max(1, workers * routing.max_in_flight // 2),
     secret_arns=secrets.arns,
     admin_key_arn=admin_key.arn,
     calls_vllm=cfg.gpu.enabled,
-    otlp_endpoint=observability.otlp_endpoint,
+    otlp_endpoint=telemetry.otlp_endpoint,
     trace_sample_ratio=cfg.observability.trace_sample_ratio,
     k8s_provider=cluster.provider,
-    # The controller's webhook must be up before pods of a readiness-gated namespace are made.
-    opts=pulumi.ResourceOptions(providers=[aws_provider],
-                                depends_on=[*in_namespace, state.url_secret, load_balancers.release]),
+    opts=pulumi.ResourceOptions(providers=[aws_provider], depends_on=router_after),
 )
 
 pulumi.export("routerEndpoint", router.endpoint)
@@ -119,5 +150,8 @@ pulumi.export("failoverChains", routing.chains())
 pulumi.export("providerSecretArns", secrets.arns)
 pulumi.export("clusterName", cluster.name)
 pulumi.export("vpcId", network.vpc_id)
+pulumi.export("podLogGroup", telemetry.log_group.name)
 pulumi.export("grafana", f"kubectl -n {MONITORING_NAMESPACE} port-forward svc/kube-prometheus-stack-grafana 3000:80")
+pulumi.export("alertmanager", f"kubectl -n {MONITORING_NAMESPACE} port-forward "
+                              "svc/kube-prometheus-stack-alertmanager 9093:9093")
 pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))

@@ -121,8 +121,10 @@ def as_requests(resources: Resources) -> dict[str, str]:
 # components set exactly these requests.
 EKS_ADDON_DAEMONSETS = Resources(cpu=0.25, memory=384 * MIB)
 NODE_EXPORTER = Resources(cpu=0.05, memory=64 * MIB)
+LOG_AGENT = Resources(cpu=0.05, memory=128 * MIB)  # the collector that ships every pod's lines to CloudWatch Logs
 DEVICE_PLUGIN = Resources(cpu=0.05, memory=64 * MIB)
+DCGM_EXPORTER = Resources(cpu=0.1, memory=128 * MIB)
 
 
 def node_daemonsets(gpu: bool) -> Resources:
-    return EKS_ADDON_DAEMONSETS + NODE_EXPORTER + (DEVICE_PLUGIN if gpu else Resources())
+    return EKS_ADDON_DAEMONSETS + NODE_EXPORTER + LOG_AGENT + (DEVICE_PLUGIN + DCGM_EXPORTER if gpu else Resources())

@@ -1,13 +1,18 @@
 """Typed stack config: read once in __main__.py, parsed into frozen dataclasses, validated before any resource.
 
-Every error names its key. Besides shapes and ranges, the checks that would otherwise surface only as a pod
-Pending forever or a `pulumi up` that hangs are made here: the vLLM pod must fit the GPU instance type, the router
-must fit a system node, and a public router needs a TLS certificate. The routing config the router will load is
-validated with the service's own schema (`infra/routing_config.py`).
-"""
+`Pulumi.yaml` declares every key with its type and default, and Pulumi applies those to the stack file before
+the program runs, so this module reads each declared key with `require*` (a key missing from `Pulumi.yaml`
+fails here, naming it) and keeps no second copy of a default. Every error names its key. Besides shapes and
+ranges, the checks that would otherwise surface only as a pod Pending forever or a `pulumi up` that hangs or
+fails after the cluster is made are done here: placeholders (an all-zero image digest, a documentation-range
+CIDR, the docs' example account), a Kubernetes API nobody outside the VPC can reach, a version past its
+support, a vLLM image with published advisories, the vLLM pod against its GPU instance type, the router
+against a system node, a public router without a TLS certificate. The routing config the router will load is
+validated with the service's own schema (`infra/routing_config.py`)."""
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -15,15 +20,23 @@ from typing import Any
 
 import pulumi
 
-from infra import capacity
+from infra import capacity, versions
 from infra.errors import StackConfigError
 from infra.routing_config import KEY_ENV, LOCAL, PROVIDERS, render
 
 __all__ = ["KEY_ENV", "LOCAL", "PROVIDERS", "StackConfig", "StackConfigError", "load"]
 
-PINNED_IMAGE = re.compile(r"^[\w.\-/:]+@sha256:[0-9a-f]{64}$")
-ACM_ARN = re.compile(r"^arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
+PINNED_IMAGE = re.compile(r"^(?P<name>[\w.\-/]+)(?::(?P<tag>[\w.\-]+))?@sha256:(?P<digest>[0-9a-f]{64})$")
+ACM_ARN = re.compile(r"^arn:aws[\w-]*:acm:[a-z0-9-]+:(?P<account>\d{12}):certificate/(?P<id>[0-9a-f-]+)$")
 VLLM_PORT = 8000
+# Networks that are documentation examples and route nowhere (RFC 5737, RFC 3849): a stack naming one passes
+# preview and fails 40 minutes later, when nothing can reach the API or the load balancer.
+DOCUMENTATION_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
+EXAMPLE_ACCOUNT = "123456789012"  # the account AWS documentation uses
+SECRET_RECOVERY_DAYS = (0, *range(7, 31))
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)  # what CloudWatch Logs accepts
 # Keys earlier versions read; naming one is an error rather than a silent no-op.
 RETIRED_KEYS = {
     "subnetIds": "the stack creates its own VPC with private subnets (set vpcCidr and availabilityZones)",
@@ -90,6 +103,15 @@ class RouterSettings:
     source_ranges: tuple[str, ...]  # CIDRs allowed to reach the load balancer; empty: anyone who can route to it
     shutdown_grace_s: float | None  # server.shutdown_grace_s; None: the service's default
     max_in_flight: int | None  # server.max_in_flight; None: the service's default
+    target_in_flight: int | None = None  # the HPA's target per pod; None: half of what a pod sheds at
+    job_visibility_s: int = 3600  # SWITCHBOARD_JOB_VISIBILITY_S: the longest a pipeline job may run
+    worker_cpu: str = "500m"  # a Celery worker mostly waits on upstream calls
+    worker_memory: str = "512Mi"
+
+    @property
+    def workers(self) -> int:
+        """Processes per router pod: its CPU request rounded up (what the downward API hands the pod)."""
+        return max(1, -int(-capacity.quantity(self.cpu) // 1))
 
 
 @dataclass(frozen=True)
@@ -97,6 +119,8 @@ class Observability:
     trace_sample_ratio: float
     prometheus_retention: str
     prometheus_storage: str
+    log_retention_days: int = 30
+    runbook_base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +145,9 @@ class StackConfig:
     provider_keys: dict[str, pulumi.Output[str] | None] = field(repr=False)
     admin_key: pulumi.Output[str] | None = field(repr=False)
     hf_token: pulumi.Output[str] | None = field(repr=False)
+    alert_receiver: pulumi.Output[str] | None = field(default=None, repr=False)
+    secret_recovery_days: int = 0
+    redis_snapshot_days: int = 0
 
     @property
     def prefix(self) -> str:
@@ -136,25 +163,24 @@ class StackConfig:
         return {"project": self.project, "stack": self.stack, "managed-by": "pulumi"}
 
 
-def _int(config: pulumi.Config, key: str, default: int, minimum: int | None = None) -> int:
-    value = config.get_int(key)
-    value = default if value is None else value
+def _int(config: pulumi.Config, key: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    value = config.require_int(key)
     if minimum is not None and value < minimum:
         raise StackConfigError(f"{key}: must be at least {minimum} (got {value})")
+    if maximum is not None and value > maximum:
+        raise StackConfigError(f"{key}: must be at most {maximum} (got {value})")
     return value
 
 
-def _float(config: pulumi.Config, key: str, default: float | None, low: float, high: float) -> float | None:
-    value = config.get_float(key)
-    if value is None:
-        return default
+def _float(config: pulumi.Config, key: str, low: float, high: float) -> float:
+    value = config.require_float(key)
     if not low <= value <= high:
         raise StackConfigError(f"{key}: must lie between {low:g} and {high:g} (got {value:g})")
     return value
 
 
-def _quantity(config: pulumi.Config, key: str, default: str) -> str:
-    value = config.get(key) or default
+def _quantity(config: pulumi.Config, key: str) -> str:
+    value = config.require(key)
     try:
         if capacity.quantity(value) <= 0:
             raise ValueError
@@ -164,7 +190,7 @@ def _quantity(config: pulumi.Config, key: str, default: str) -> str:
 
 
 def _cidrs(config: pulumi.Config, key: str, *, allow_anywhere: bool) -> tuple[str, ...]:
-    values = tuple(config.get_object(key) or ())
+    values = tuple(config.require_object(key))
     for index, value in enumerate(values):
         try:
             network = ipaddress.ip_network(str(value), strict=False)
@@ -172,14 +198,30 @@ def _cidrs(config: pulumi.Config, key: str, *, allow_anywhere: bool) -> tuple[st
             raise StackConfigError(f"{key}[{index}]: '{value}' is not a CIDR block") from None
         if network.prefixlen == 0 and not allow_anywhere:
             raise StackConfigError(f"{key}[{index}]: '{value}' opens it to the whole internet; name your networks")
+        if any(network.version == doc.version and network.subnet_of(doc) for doc in DOCUMENTATION_NETWORKS):
+            raise StackConfigError(f"{key}[{index}]: '{value}' is a documentation example range (RFC 5737/3849) "
+                                   "that routes nowhere; put your own network there")
     return values
 
 
-def _choice(config: pulumi.Config, key: str, default: str, choices: tuple[str, ...]) -> str:
-    value = config.get(key) or default
+def _choice(config: pulumi.Config, key: str, choices: tuple[str, ...]) -> str:
+    value = config.require(key)
     if value not in choices:
         raise StackConfigError(f"{key}: '{value}' is not one of {', '.join(choices)}")
     return value
+
+
+def _image(config: pulumi.Config, key: str, how: str) -> str:
+    """An image pinned by digest, whose digest is not a placeholder."""
+    image = config.require(key)
+    if not image:
+        raise StackConfigError(f"{key}: required: {how}")
+    match = PINNED_IMAGE.match(image)
+    if not match:
+        raise StackConfigError(f"{key}: '{image}' must be pinned by digest (name:tag@sha256:<64 hex>)")
+    if len(set(match["digest"])) == 1:
+        raise StackConfigError(f"{key}: '{image}' carries a placeholder digest; {how}")
+    return image
 
 
 def _instance_type(value: str, key: str, allowed: tuple[str, ...]) -> capacity.InstanceType:
@@ -196,23 +238,41 @@ def _fits(pod: capacity.Resources, instance: capacity.InstanceType, gpu_node: bo
                                f"reservations and DaemonSets; {what} asks for {pod.describe()}")
 
 
-def load(config: pulumi.Config | None = None) -> StackConfig:
+def _kubernetes_version(config: pulumi.Config, today: datetime.date) -> str:
+    version = config.require("kubernetesVersion")
+    end = versions.EKS_STANDARD_SUPPORT.get(version)
+    if end is None:
+        raise StackConfigError(f"kubernetesVersion: '{version}' is not one this stack has checked (known: "
+                               f"{', '.join(versions.EKS_STANDARD_SUPPORT)})")
+    if today > end:
+        current = max(versions.EKS_STANDARD_SUPPORT, key=versions.version_tuple)
+        raise StackConfigError(f"kubernetesVersion: {version} left EKS standard support on {end} (a cluster then "
+                               f"bills extended support, $0.60/h instead of $0.10/h); use {current}")
+    low, high = (versions.version_tuple(v) for v in versions.KARPENTER_KUBERNETES)
+    if not low <= versions.version_tuple(version) <= high:
+        raise StackConfigError(f"kubernetesVersion: Karpenter {versions.KARPENTER.version} supports Kubernetes "
+                               f"{'-'.join(versions.KARPENTER_KUBERNETES)}, not {version}")
+    return version
+
+
+def load(config: pulumi.Config | None = None, today: datetime.date | None = None) -> StackConfig:
     """Read and validate the stack config. Every error names its key."""
     config = config or pulumi.Config()
+    today = today or datetime.date.today()
     project, stack = pulumi.get_project(), pulumi.get_stack()
     for key, why in RETIRED_KEYS.items():
         if config.get(key) is not None:
             raise StackConfigError(f"{key}: no longer used: {why}")
 
-    providers = tuple(config.get_object("providers") or PROVIDERS)
+    providers = tuple(config.require_object("providers"))
     for index, name in enumerate(providers):
         if name not in PROVIDERS:
             raise StackConfigError(f"providers[{index}]: unknown provider '{name}' (known: {', '.join(PROVIDERS)})")
 
     network = Network(
-        cidr=str(ipaddress.ip_network(config.get("vpcCidr") or "10.40.0.0/16")),
-        availability_zones=_int(config, "availabilityZones", 2, minimum=2),
-        nat_per_az=_choice(config, "natGateways", "single", ("single", "per-az")) == "per-az",
+        cidr=str(ipaddress.ip_network(config.require("vpcCidr"))),
+        availability_zones=_int(config, "availabilityZones", minimum=2),
+        nat_per_az=_choice(config, "natGateways", ("single", "per-az")) == "per-az",
         api_allowed_cidrs=_cidrs(config, "apiAllowedCidrs", allow_anywhere=False),
     )
     if network.availability_zones > 3:
@@ -221,62 +281,82 @@ def load(config: pulumi.Config | None = None) -> StackConfig:
     if ipaddress.ip_network(network.cidr).prefixlen > 20:
         raise StackConfigError(f"vpcCidr: '{network.cidr}' is too small for {network.availability_zones} private "
                                "subnets of pods (use a /20 or larger)")
+    if not network.api_allowed_cidrs and not config.require_bool("apiPrivateOnly"):
+        raise StackConfigError(
+            "apiAllowedCidrs: empty, so the Kubernetes API would be private and a `pulumi up` run from outside the "
+            "VPC could not reach it once the cluster exists; name your egress network (pulumi config set --path "
+            "'apiAllowedCidrs[0]' <your address>/32), or set apiPrivateOnly: true to run from inside the VPC")
 
-    system_type = config.get("systemInstanceType") or "t3.large"
+    system_type = config.require("systemInstanceType")
     _instance_type(system_type, "systemInstanceType", capacity.CPU_INSTANCE_TYPES)
-    general_types = tuple(config.get_object("generalInstanceTypes") or ("m7i.large", "m7i.xlarge", "m6i.large",
-                                                                        "m6i.xlarge"))
+    general_types = tuple(config.require_object("generalInstanceTypes"))
     for index, name in enumerate(general_types):
         _instance_type(name, f"generalInstanceTypes[{index}]", capacity.CPU_INSTANCE_TYPES)
-    nodes = NodePools(system_instance_type=system_type, system_nodes=_int(config, "systemNodes", 2, minimum=1),
+    nodes = NodePools(system_instance_type=system_type, system_nodes=_int(config, "systemNodes", minimum=1),
                       general_instance_types=general_types,
-                      general_cpu_limit=_int(config, "generalCpuLimit", 32, minimum=2))
+                      general_cpu_limit=_int(config, "generalCpuLimit", minimum=2))
 
     gpu = _gpu_pool(config)
     vllm = _vllm(config, gpu)
     router = _router(config, nodes)
 
-    redis_mode = _choice(config, "redisMode", "in-cluster", ("elasticache", "in-cluster"))
-    routes = config.get_object("routes") or {}
+    redis_mode = _choice(config, "redisMode", ("elasticache", "in-cluster"))
+    routes = config.require_object("routes")
     if not isinstance(routes, dict):
         raise StackConfigError("routes: must map task types to chains")
+    recovery = config.require_int("secretRecoveryWindowDays")
+    if recovery not in SECRET_RECOVERY_DAYS:
+        raise StackConfigError(f"secretRecoveryWindowDays: 0 (delete at once) or 7-30 days (got {recovery})")
+    retention = config.require_int("logRetentionDays")
+    if retention not in LOG_RETENTION_DAYS:
+        raise StackConfigError(f"logRetentionDays: {retention} is not a CloudWatch Logs retention (one of "
+                               f"{', '.join(map(str, LOG_RETENTION_DAYS))})")
+    runbook_base = config.require("runbookBaseUrl") or None
+    if runbook_base is not None and not runbook_base.startswith("https://"):
+        raise StackConfigError(f"runbookBaseUrl: '{runbook_base}' must be an https:// URL (the folder of the runbooks)")
+    default_route = config.require_object("defaultRoute")
     cfg = StackConfig(
         project=project,
         stack=stack,
-        region=pulumi.Config("aws").get("region") or "us-east-1",
-        namespace=config.get("namespace") or "switchboard",
-        kubernetes_version=config.get("kubernetesVersion") or "1.33",
+        region=pulumi.Config("aws").require("region"),
+        namespace=config.require("namespace"),
+        kubernetes_version=_kubernetes_version(config, today),
         network=network,
         nodes=nodes,
         gpu=gpu,
         vllm=vllm,
         router=router,
         observability=Observability(
-            trace_sample_ratio=_float(config, "traceSampleRatio", 0.1, 0.0, 1.0) or 0.0,
-            prometheus_retention=config.get("prometheusRetention") or "15d",
-            prometheus_storage=_quantity(config, "prometheusStorage", "20Gi"),
+            trace_sample_ratio=_float(config, "traceSampleRatio", 0.0, 1.0),
+            prometheus_retention=config.require("prometheusRetention"),
+            prometheus_storage=_quantity(config, "prometheusStorage"),
+            log_retention_days=retention,
+            runbook_base_url=runbook_base,
         ),
         redis_mode=redis_mode,
-        redis_node_type=config.get("redisNodeType") or "cache.t4g.small",
+        redis_node_type=config.require("redisNodeType"),
         providers=providers,
         routes=routes,
-        default_route=config.get_object("defaultRoute"),
-        routing_overrides=config.get_object("routingConfig") or {},
+        default_route=default_route or None,
+        routing_overrides=config.require_object("routingConfig"),
         provider_keys={name: config.get_secret(f"{name}ApiKey") for name in providers},
         admin_key=config.get_secret("adminKey"),
         hf_token=config.get_secret("hfToken"),
+        alert_receiver=config.get_secret("alertReceiver"),
+        secret_recovery_days=recovery,
+        redis_snapshot_days=_int(config, "redisSnapshotDays", minimum=0, maximum=35),
     )
     render(cfg)  # the routing config the router will load, validated with the service's own schema
     return cfg
 
 
 def _gpu_pool(config: pulumi.Config) -> GpuPool:
-    enabled = config.get_bool("gpuEnabled") or False
-    instance_type = config.get("gpuInstanceType") or ""
-    gpus = _int(config, "gpuCount", 1, minimum=1 if enabled else None)
+    enabled = config.require_bool("gpuEnabled")
+    instance_type = config.require("gpuInstanceType")
+    gpus = _int(config, "gpuCount", minimum=1 if enabled else None)
     pool = GpuPool(enabled=enabled, instance_type=instance_type, gpus_per_pod=gpus,
-                   max_nodes=_int(config, "gpuNodesMax", 1, minimum=1 if enabled else None),
-                   spot=config.get_bool("gpuSpot") or False, disk_gib=_int(config, "gpuDiskGib", 200, minimum=100))
+                   max_nodes=_int(config, "gpuNodesMax", minimum=1 if enabled else None),
+                   spot=config.require_bool("gpuSpot"), disk_gib=_int(config, "gpuDiskGib", minimum=100))
     if enabled:
         if not instance_type:
             raise StackConfigError("gpuInstanceType: required when gpuEnabled is true")
@@ -287,21 +367,28 @@ def _gpu_pool(config: pulumi.Config) -> GpuPool:
 
 
 def _vllm(config: pulumi.Config, gpu: GpuPool) -> VllmModel:
+    minimum = versions.VLLM_MINIMUM.version
     image = config.require("vllmImage")
-    if not PINNED_IMAGE.match(image):
-        raise StackConfigError(f"vllmImage: '{image}' must be pinned by digest (name@sha256:<64 hex>)")
+    if gpu.enabled:
+        image = _image(config, "vllmImage", f"vLLM {minimum} or later, pinned by digest: pulumi config set vllmImage "
+                       f"vllm/vllm-openai:v{minimum}@sha256:<digest> (docker buildx imagetools inspect shows it)")
+        tag = PINNED_IMAGE.match(image)["tag"]  # type: ignore[index]
+        found = versions.version_tuple(tag) if tag else ()
+        if found and found < versions.version_tuple(minimum):
+            raise StackConfigError(f"vllmImage: '{image}': vLLM releases before {minimum} have published security "
+                                   f"advisories ({versions.VLLM_MINIMUM.source}); use {minimum} or later")
     vllm = VllmModel(
         image=image,
-        model=config.get("vllmModel") or "Qwen/Qwen2.5-1.5B-Instruct",
-        served_name=config.get("vllmServedModelName") or "local-model",
-        max_model_len=_int(config, "vllmMaxModelLen", 8192, minimum=256),
-        replicas=_int(config, "vllmReplicas", 1, minimum=1 if gpu.enabled else None),
-        cache_size=_quantity(config, "modelCacheSize", "100Gi"),
-        cpu=_quantity(config, "vllmCpu", "3"),
-        memory=_quantity(config, "vllmMemory", "12Gi"),
-        startup_minutes=_int(config, "vllmStartupMinutes", 20, minimum=10),
-        tool_call_parser=config.get("vllmToolCallParser") or "hermes",
-        extra_args=tuple(config.get_object("vllmExtraArgs") or ()),
+        model=config.require("vllmModel"),
+        served_name=config.require("vllmServedModelName"),
+        max_model_len=_int(config, "vllmMaxModelLen", minimum=256),
+        replicas=_int(config, "vllmReplicas", minimum=1 if gpu.enabled else None),
+        cache_size=_quantity(config, "modelCacheSize"),
+        cpu=_quantity(config, "vllmCpu"),
+        memory=_quantity(config, "vllmMemory"),
+        startup_minutes=_int(config, "vllmStartupMinutes", minimum=10),
+        tool_call_parser=config.require("vllmToolCallParser"),
+        extra_args=tuple(config.require_object("vllmExtraArgs")),
     )
     if gpu.enabled:
         instance = capacity.INSTANCE_TYPES[gpu.instance_type]
@@ -316,33 +403,40 @@ def _vllm(config: pulumi.Config, gpu: GpuPool) -> VllmModel:
 
 
 def _router(config: pulumi.Config, nodes: NodePools) -> RouterSettings:
-    image = config.require("routerImage")
-    if not PINNED_IMAGE.match(image):
-        raise StackConfigError(f"routerImage: '{image}' must be pinned by digest (name@sha256:<64 hex>)")
-    exposure = _choice(config, "routerExposure", "internal", ("internal", "public"))
-    certificate = config.get("routerCertificateArn") or None
-    if certificate is not None and not ACM_ARN.match(certificate):
-        raise StackConfigError(f"routerCertificateArn: '{certificate}' is not an ACM certificate ARN")
+    image = _image(config, "routerImage", "the image built from service/Dockerfile, pinned by the digest `docker "
+                   "push` printed: pulumi config set routerImage <registry>/switchboard:<tag>@sha256:<digest>")
+    exposure = _choice(config, "routerExposure", ("internal", "public"))
+    certificate = config.require("routerCertificateArn") or None
+    if certificate is not None:
+        match = ACM_ARN.match(certificate)
+        if not match:
+            raise StackConfigError(f"routerCertificateArn: '{certificate}' is not an ACM certificate ARN")
+        if match["account"] == EXAMPLE_ACCOUNT:
+            raise StackConfigError(f"routerCertificateArn: '{certificate}' is in the AWS documentation's example "
+                                   "account; use your certificate's ARN")
     if exposure == "public" and certificate is None:
         raise StackConfigError("routerCertificateArn: required when routerExposure is public (TLS terminates at "
                                "the load balancer; the router is never public over plain HTTP)")
-    grace = _float(config, "routerShutdownGraceS", None, 0.0, 600.0)
-    max_in_flight = config.get_int("routerMaxInFlight")
-    if max_in_flight is not None and max_in_flight < 1:
-        raise StackConfigError(f"routerMaxInFlight: must be at least 1 (got {max_in_flight})")
+    grace = _int(config, "routerShutdownGraceS", minimum=0, maximum=600)
+    max_in_flight = _int(config, "routerMaxInFlight", minimum=0)
+    target = _int(config, "routerTargetInFlight", minimum=0)
     router = RouterSettings(
         image=image,
-        replicas=_int(config, "routerReplicas", 2, minimum=1),
-        max_replicas=_int(config, "routerMaxReplicas", 6, minimum=1),
-        cpu=_quantity(config, "routerCpu", "500m"),
-        memory=_quantity(config, "routerMemory", "512Mi"),
-        worker_replicas=_int(config, "workerReplicas", 1, minimum=1),
-        worker_concurrency=_int(config, "workerConcurrency", 4, minimum=1),
+        replicas=_int(config, "routerReplicas", minimum=1),
+        max_replicas=_int(config, "routerMaxReplicas", minimum=1),
+        cpu=_quantity(config, "routerCpu"),
+        memory=_quantity(config, "routerMemory"),
+        worker_replicas=_int(config, "workerReplicas", minimum=1),
+        worker_concurrency=_int(config, "workerConcurrency", minimum=1),
         exposure=exposure,
         certificate_arn=certificate,
         source_ranges=_cidrs(config, "routerSourceRanges", allow_anywhere=True),
-        shutdown_grace_s=grace,
-        max_in_flight=max_in_flight,
+        shutdown_grace_s=float(grace) if grace else None,
+        max_in_flight=max_in_flight or None,
+        target_in_flight=target or None,
+        job_visibility_s=_int(config, "workerJobVisibilityS", minimum=60, maximum=43200),
+        worker_cpu=_quantity(config, "workerCpu"),
+        worker_memory=_quantity(config, "workerMemory"),
     )
     if router.max_replicas < router.replicas:
         raise StackConfigError("routerMaxReplicas: must be at least routerReplicas")

@@ -44,6 +44,7 @@ class RenderedConfig:
     overlay: dict[str, Any]  # the ConfigMap's content: what the stack changes
     effective: dict[str, Any]  # the defaults with the overlay merged in: what the router runs with
     shutdown_grace_s: float  # server.shutdown_grace_s as the service will use it (its default when not set)
+    max_in_flight: int  # server.max_in_flight per worker process, likewise
 
     def yaml(self) -> str:
         return yaml.safe_dump(self.overlay, sort_keys=True)
@@ -109,7 +110,8 @@ def render(cfg: StackConfig) -> RenderedConfig:
             message = message.replace(service_key, stack_key)
         raise StackConfigError(message) from None
     return RenderedConfig(overlay=overlay, effective=merge(_DEFAULTS, overlay),
-                          shutdown_grace_s=float(validated.server.shutdown_grace_s))
+                          shutdown_grace_s=float(validated.server.shutdown_grace_s),
+                          max_in_flight=int(validated.server.max_in_flight))
 
 
 def _target_text(target: Any) -> str:

@@ -5,7 +5,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,12 +12,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 
 from switchboard import Switchboard, logs
 from switchboard.config import GatewayConfig, default_config_data, merge, parse_config
 from switchboard.http.app import create_app
+from tests import servers as servers_
 from tests.fakes import AnthropicFake, CohereFake, OpenAIFake, VLLMFake
+from tests.waiting import wait_until
 
 # Recognisable keys: the secrets tests search all captured output for them.
 KEYS = {
@@ -37,6 +37,8 @@ FAST = {
 }
 
 logs.configure("info")  # request lines on stdout, where the tests read them
+# A `switchboard serve` a test starts runs one worker process unless the test asks for more (--workers N).
+os.environ.setdefault("SWITCHBOARD_WORKERS", "1")
 
 
 @dataclass
@@ -96,6 +98,22 @@ async def switchboard(env: dict[str, str]) -> Any:
         yield sb
 
 
+# What a user's shell would not carry into `switchboard ...` here: the tests' own settings.
+CLI_UNSET = ("REDIS_URL", "SWITCHBOARD_CONFIG", "SWITCHBOARD_ADMIN_KEY", "SWITCHBOARD_KEYS_FILE",
+             "SWITCHBOARD_ADMIN_KEY_SECRET_ARN", *KEYS)
+
+
+def cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Any:
+    """`switchboard ARGS` run in this process by typer's runner: its exit code, stdout and stderr, without the
+    second a new interpreter costs. (Tests of the process itself, its start line and signals, spawn one.)"""
+    from typer.testing import CliRunner
+
+    from switchboard.cli import app
+
+    return CliRunner().invoke(app, list(args), input=stdin, catch_exceptions=False,
+                              env={**dict.fromkeys(CLI_UNSET), **(env or {})})
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -105,7 +123,7 @@ def free_port() -> int:
 @pytest.fixture
 def serve(env: dict[str, str]) -> Iterator[Callable[..., str]]:
     """Start the real HTTP service (uvicorn) in a thread; returns its base URL."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    servers: list[tuple[servers_.TestServer, threading.Thread]] = []
 
     def start(
         config: GatewayConfig | None = None, environment: dict[str, str] | None = None, redis: str | None = None
@@ -117,23 +135,12 @@ def serve(env: dict[str, str]) -> Iterator[Callable[..., str]]:
         port = free_port()
         app = create_app(switchboard)
         start.apps.append(app)  # type: ignore[attr-defined]
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        for _ in range(500):
-            if server.started:
-                break
-            time.sleep(0.01)
-        servers.append((server, thread))
+        servers.append(servers_.start(app, port))
         return f"http://127.0.0.1:{port}"
 
     start.apps = []  # type: ignore[attr-defined]  # the apps started, for tests that look inside
     yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(10)
+    servers_.stop(*servers)
 
 
 @pytest.fixture
@@ -151,6 +158,19 @@ def request_logs(output: str) -> list[dict[str, Any]]:
             if record.get("event") == "request":
                 lines.append(record)
     return lines
+
+
+def wait_for_request_lines(capture: pytest.CaptureFixture[str], count: int = 1,
+                           timeout: float = 5.0) -> list[dict[str, Any]]:
+    """The request lines captured so far, once there are `count` or more (each written after its answer)."""
+    seen: list[dict[str, Any]] = []
+
+    def enough() -> bool:
+        seen.extend(request_logs(capture.readouterr().out))
+        return len(seen) >= count
+
+    wait_until(enough, timeout=timeout, message=f"{count} request line(s) on stdout")
+    return seen
 
 
 def outcomes(route_or_path: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -177,6 +197,16 @@ def sse_events(response: httpx.Response) -> list[tuple[str | None, object]]:
     return events
 
 
+def redis_answers(port: int) -> bool:
+    """Whether a redis-server on this port answers PING (for waiting on one that is starting)."""
+    import redis
+
+    try:
+        return bool(redis.Redis(port=port, socket_connect_timeout=1).ping())
+    except redis.ConnectionError:
+        return False
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real Redis: $REDIS_URL if set, else a private `redis-server` on a free port."""
@@ -191,15 +221,7 @@ def redis_url() -> Iterator[str]:
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
-    import redis
-
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
+    wait_until(lambda: redis_answers(port), timeout=10, message=f"redis-server on port {port}")
     yield f"redis://127.0.0.1:{port}/0"
     server.terminate()
     server.wait(10)

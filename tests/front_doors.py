@@ -4,18 +4,15 @@ most of these tests), the environment that points it at the fakes, and the route
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-
-import uvicorn
 
 from switchboard import Switchboard
 from switchboard.config import GatewayConfig
 from switchboard.http.app import create_app
 from tests.conftest import KEYS, free_port, make_config, outcomes
+from tests.servers import serving
 
 # The three protocols in one chain: whichever answers, the ones before it fail.
 CHAIN = ["openai:gpt-5.4", "anthropic:claude-sonnet-4-6", "cohere:command-a-03-2025"]
@@ -44,20 +41,8 @@ def shared_config(**overrides: Any) -> GatewayConfig:
 @contextmanager
 def running_gateway(config: GatewayConfig, env: dict[str, str]) -> Iterator[str]:
     """The real HTTP service (uvicorn) in a thread, for as long as the block runs; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Switchboard(config, env)), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if server.started:
-            break
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(create_app(Switchboard(config, env)), free_port()) as url:
+        yield url
 
 
 def answer_from(fakes: Any, provider: str, *replies: Any) -> Any:

@@ -167,7 +167,7 @@ def test_errors_in_anthropic_shape(client, url, fakes) -> None:
 
 
 def test_x_api_key_and_bearer_are_both_accepted(serve, env, fakes) -> None:
-    admin = "sb-admin-test-SECRET-7777yyyy"
+    admin = "sb-admin-test-SECRET-7777yyyy-0123456789"
     base = serve(environment={**env, "SWITCHBOARD_ADMIN_KEY": admin})
     body = {"model": "auto", "max_tokens": 10, "messages": ASK}
     headers = {"anthropic-version": "2023-06-01"}
@@ -202,19 +202,27 @@ def test_thinking_history_is_accepted_and_dropped_for_other_protocols(client, fa
     assert chat_bodies(fake)[-1]["messages"][1]["content"] == "Hello."
 
 
-@pytest.mark.parametrize(("thinking", "effort"), [({"type": "enabled", "budget_tokens": 2048}, "low"),
-                                                  ({"type": "adaptive"}, "medium")])
-def test_thinking_becomes_a_reasoning_effort_for_every_protocol(client, fakes, thinking, effort) -> None:
+@pytest.mark.parametrize(("thinking", "effort", "sent_thinking", "sent_effort"), [
+    ({"type": "enabled", "budget_tokens": 2048}, "low", {"type": "enabled", "budget_tokens": 2048}, None),
+    ({"type": "adaptive"}, "high", {"type": "adaptive"}, "high")])
+def test_thinking_becomes_a_reasoning_effort_for_every_protocol(client, fakes, thinking, effort, sent_thinking,
+                                                                  sent_effort) -> None:
+    """OpenAI gets the nearest effort (a budget it cannot take is listed); Claude Sonnet 4.6 takes both forms,
+    so an explicit budget stays a budget (tests/test_translations.py has the other models)."""
     fake = answer_from(fakes, "openai", Reply(text="Thought about it."))
     message = client.messages.create(model="chain", max_tokens=4096, messages=ASK, thinking=thinking)
     assert message.content[0].text == "Thought about it."
     assert chat_bodies(fake)[-1]["reasoning_effort"] == effort
+    assert message.model_extra["switchboard"].get("dropped") == (["reasoning_budget"] if "budget_tokens" in thinking
+                                                                 else None)
     fake = answer_from(fakes, "anthropic", Reply(text="Thought about it."))
-    client.messages.create(model="anthropic/claude-sonnet-4-6", max_tokens=4096, messages=ASK, thinking=thinking,
-                           extra_body={"temperature": 0.5})
+    message = client.messages.create(model="anthropic/claude-sonnet-4-6", max_tokens=4096, messages=ASK,
+                                     thinking=thinking, extra_body={"temperature": 0.5})
     sent = chat_bodies(fake)[-1]
-    assert sent["thinking"] == {"type": "adaptive"} and sent["output_config"] == {"effort": effort}
+    assert sent["thinking"] == sent_thinking and sent.get("output_config") == (
+        {"effort": sent_effort} if sent_effort else None)
     assert "temperature" not in sent and fake.rejected == []
+    assert message.model_extra["switchboard"]["dropped"] == ["temperature"]  # refused with thinking on: listed
 
 
 def test_dropped_parameters_and_the_route_are_reported(client, url, fakes) -> None:
@@ -231,9 +239,9 @@ def test_dropped_parameters_and_the_route_are_reported(client, url, fakes) -> No
     assert extra["dropped"] == ["top_k"] and attempts_of(extra["route"]) == [("anthropic", "ok")]
 
 
-def test_system_blocks_are_joined_as_paragraphs(client, fakes) -> None:
+def test_system_blocks_stay_parts(client, fakes) -> None:
     fake = answer_from(fakes, "openai", Reply(text="ok"))
     client.messages.create(model="chain", max_tokens=10, messages=ASK, system=[
         {"type": "text", "text": "You are terse."}, {"type": "text", "text": "Answer in French."}])
-    assert chat_bodies(fake)[-1]["messages"][0] == {"role": "system",
-                                                    "content": "You are terse.\n\nAnswer in French."}
+    assert chat_bodies(fake)[-1]["messages"][0] == {"role": "system", "content": [
+        {"type": "text", "text": "You are terse."}, {"type": "text", "text": "Answer in French."}]}

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 import redis as redis_sync
 
 from switchboard.cache.store import MemoryStore
-from tests.conftest import free_port, make_config, request_logs, sse_events
+from tests.conftest import cli, free_port, make_config, redis_answers, request_logs, sse_events
 from tests.fakes import Reply
+from tests.waiting import wait_until
 
-ADMIN = "sb-admin-cache-SECRET-7777yyyy"
+ADMIN = "sb-admin-cache-SECRET-7777yyyy-0123456789"
 DETERMINISTIC = {"task_type": "creative_writing", "temperature": 0}
 SEMANTIC = {"cache": {"semantic": {"enabled": True}}}
 
@@ -134,26 +133,32 @@ def test_two_tenants_never_share_and_two_replicas_share_both_caches(serve, tenan
         assert ask(a, "What is the capital of France?", acme).headers["x-switchboard-cache"] == "miss"
         assert ask(b, "What is the capital of France?", acme).headers["x-switchboard-cache"] == "hit"
         assert ask(b, "What is the capital of France?", globex).headers["x-switchboard-cache"] == "miss"
-        deadline = time.monotonic() + 1.0  # the other replica learns the semantic entry within a second
-        while ask(b, "what's the capital city of France?", acme).headers["x-switchboard-cache"] != "semantic-hit":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        # The other replica learns the semantic entry within a second.
+        wait_until(lambda: ask(b, "what's the capital city of France?", acme).headers["x-switchboard-cache"]
+                   == "semantic-hit", timeout=1.0, interval=0.1, message="a semantic hit on the other one")
     assert fakes.openai.calls == 2
 
 
 def test_cache_clear_and_stats_from_the_cli(serve, tenants, fakes, redis_url) -> None:
     base = serve(environment=tenants)
     acme, globex = key_for(base, "acme"), key_for(base, "globex")
+    env = {"REDIS_URL": redis_url}
+
+    def stats() -> dict[str, int]:
+        shown = cli("cache", "stats", env=env)
+        assert shown.exit_code == 0, shown.stderr
+        pairs = (line.rsplit(None, 1) for line in shown.stdout.splitlines())
+        return {label: int(value) for label, value in pairs}
+
+    empty = stats()
+    assert empty == {"exact entries": 0, "semantic entries": 0, "bytes": 0}  # the same lines when empty
     with httpx.Client(base_url=base) as client:
         ask(client, "One", acme)
         ask(client, "One", globex)
-        env = {"PATH": "/usr/bin:/bin", "REDIS_URL": redis_url}
-        stats = subprocess.run([sys.executable, "-m", "switchboard", "cache", "stats"], capture_output=True,
-                               text=True, env=env, timeout=60)
-        assert "exact entries" in stats.stdout and " 2" in stats.stdout
-        cleared = subprocess.run([sys.executable, "-m", "switchboard", "cache", "clear", "--tenant", "acme"],
-                                 capture_output=True, text=True, env=env, timeout=60)
-        assert cleared.returncode == 0 and "removed 1" in cleared.stdout
+        full = stats()
+        assert list(full) == list(empty) and full["exact entries"] == 2 and full["bytes"] > 0
+        cleared = cli("cache", "clear", "--tenant", "acme", env=env)
+        assert cleared.exit_code == 0 and "removed 1" in cleared.stdout
         assert ask(client, "One", acme).headers["x-switchboard-cache"] == "miss"
         assert ask(client, "One", globex).headers["x-switchboard-cache"] == "hit"
 
@@ -163,13 +168,7 @@ def test_redis_down_mid_run_sends_requests_to_the_provider(serve, env, fakes) ->
     process = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--save", "",
                                 "--appendonly", "no"], stdout=subprocess.DEVNULL)
     try:
-        client_redis = redis_sync.Redis(port=port)
-        for _ in range(100):
-            try:
-                client_redis.ping()
-                break
-            except redis_sync.ConnectionError:
-                time.sleep(0.05)
+        wait_until(lambda: redis_answers(port), timeout=10, message=f"redis-server on port {port}")
         base = serve(make_config(**SEMANTIC), environment={**env, "REDIS_URL": f"redis://127.0.0.1:{port}/0"})
         with httpx.Client(base_url=base, timeout=10) as client:
             ask(client, "Before the outage")

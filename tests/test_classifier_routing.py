@@ -8,7 +8,7 @@ import redis as redis_sync
 
 from tests.conftest import make_config, request_logs
 
-ADMIN = "sb-admin-classify-SECRET-5555xxxx"
+ADMIN = "sb-admin-classify-SECRET-5555xxxx-0123456789"
 CLASSIFY = {"routing": {"classifier": {"enabled": True}}}
 HAIKU = "Write a haiku about autumn leaves falling on a quiet pond."
 HARD = ("Prove that there are infinitely many primes, then derive an upper bound on the gap between consecutive "

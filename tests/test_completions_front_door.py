@@ -104,7 +104,7 @@ def test_a_bare_model_name_is_found_as_chat_accepts_it(client) -> None:
 
 
 def test_unknown_v1_paths_answer_openai_404(url) -> None:
-    response = httpx.post(f"{url}/v1/responses", json={"model": "auto", "input": "hi"})
+    response = httpx.post(f"{url}/v1/assistants", json={"model": "auto", "name": "hi"})
     assert response.status_code == 404
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"} and error["code"] == "not_found"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from switchboard.config import ConfigError, default_config_data, load_config
+from tests.conftest import cli
 
 
 def _write(tmp_path: Path, data: object) -> Path:
@@ -60,9 +59,8 @@ def test_removing_a_provider_that_a_route_still_names_says_where(tmp_path) -> No
 
 def test_config_show_prints_the_effective_config(tmp_path) -> None:
     path = _write(tmp_path, {"timeouts": {"request_s": 42}})
-    result = subprocess.run([sys.executable, "-m", "switchboard", "config", "show", "--config", str(path)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+    result = cli("config", "show", "--config", str(path))
+    assert result.exit_code == 0, result.stderr
     shown = yaml.safe_load(result.stdout)
     assert shown["timeouts"]["request_s"] == 42 and "openai" in shown["providers"] and shown["pipelines"]
 
@@ -106,9 +104,6 @@ def test_serve_refuses_to_start_on_a_bad_config(tmp_path) -> None:
     data["routes"]["creative_writing"][0] = "nobody:x"
     path = _write(tmp_path, data)
     for args, env in (([f"--config={path}"], {}), ([], {"SWITCHBOARD_CONFIG": str(path)})):
-        result = subprocess.run(
-            [sys.executable, "-m", "switchboard", "serve", "--port", "1", *args],
-            capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **env},
-        )
-        assert result.returncode == 2
+        result = cli("serve", "--port", "1", *args, env=env)
+        assert result.exit_code == 2
         assert "routes.creative_writing[0]: unknown provider 'nobody'" in result.stderr

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from switchboard.core.errors import CODES, GatewayError
 
 SOURCE = Path(__file__).resolve().parents[1] / "service" / "switchboard"

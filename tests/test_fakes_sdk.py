@@ -468,6 +468,7 @@ def classify(call) -> str:
         return type(error).__name__
 
 
+@pytest.mark.slow
 def test_chaos_faults_reach_the_openai_sdk_as_its_errors(fakes) -> None:
     fakes.openai.chaos(rate=0.6, seed=3, hang_s=0.5)
     client = openai_client(fakes.openai, timeout=httpx.Timeout(0.25, connect=1))
@@ -518,3 +519,44 @@ def test_chaos_is_safe_under_64_concurrent_requests(fakes) -> None:
     assert fakes.cohere.calls == 64 and seen["ok"] == 64 - sum(injected.values()) and 0 < seen["ok"] < 64
     assert seen["TooManyRequestsError"] == injected["429"]
     assert seen["InternalServerError"] + seen["ServiceUnavailableError"] == injected["500"] + injected["503"]
+
+
+# What each Claude generation refuses (the fake checks by the model id, as the API does).
+CLAUDE_MODEL_REFUSALS = {
+    "sampling on 4.7": ("claude-opus-4-7", {"extra_body": {"temperature": 0.5}}, "`temperature` is deprecated"),
+    "temperature with top_p on 4.5": ("claude-haiku-4-5", {"extra_body": {"temperature": 0.5, "top_p": 0.9}},
+                                      "cannot both be specified"),
+    "a budget on 4.7": ("claude-opus-4-7", {"thinking": {"type": "enabled", "budget_tokens": 2048}},
+                        '"thinking.type.enabled" is not supported'),
+    "adaptive before 4.6": ("claude-haiku-4-5", {"thinking": {"type": "adaptive"}},
+                            '"thinking.type.adaptive" is not supported'),
+    "a budget below 1024": ("claude-sonnet-4-6", {"thinking": {"type": "enabled", "budget_tokens": 512}},
+                            "greater than or equal to 1024"),
+    "a budget at max_tokens": ("claude-haiku-4-5", {"thinking": {"type": "enabled", "budget_tokens": 4096}},
+                               "`max_tokens` must be greater than `thinking.budget_tokens`"),
+    "temperature with thinking": ("claude-sonnet-4-6", {"thinking": {"type": "adaptive"},
+                                                        "extra_body": {"temperature": 0.5}}, "only be set to 1"),
+    "effort on Haiku 4.5": ("claude-haiku-4-5", {"output_config": {"effort": "low"}}, "output_config.effort"),
+    "xhigh on 4.6": ("claude-sonnet-4-6", {"output_config": {"effort": "xhigh"}}, "output_config.effort"),
+}
+
+
+@pytest.mark.parametrize("case", list(CLAUDE_MODEL_REFUSALS))
+def test_anthropic_fake_refuses_what_each_claude_model_refuses(fakes, case: str) -> None:
+    model, kwargs, message = CLAUDE_MODEL_REFUSALS[case]
+    with pytest.raises(anthropic.BadRequestError, match=re.escape(message)):
+        anthropic_client(fakes.anthropic).messages.create(model=model, max_tokens=4096, messages=PARIS, **kwargs)
+    accepted = anthropic_client(fakes.anthropic).messages.create(  # and the same model's own form passes
+        model="claude-3-7-sonnet-20250219", max_tokens=4096, messages=PARIS,
+        thinking={"type": "enabled", "budget_tokens": 2048})
+    assert accepted.content[0].text
+
+
+def test_cohere_fake_checks_thinking_and_strict_tools(fakes) -> None:
+    client = cohere_client(fakes.cohere)
+    with pytest.raises(cohere.BadRequestError, match="thinking.type"):
+        client.chat(model="m", messages=PARIS, thinking={"type": "adaptive"})
+    loose = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+    with pytest.raises(cohere.BadRequestError, match="strict_tools"):
+        client.chat(model="m", messages=PARIS, tools=[loose], strict_tools=True)
+    assert client.chat(model="m", messages=PARIS, thinking={"type": "enabled", "token_budget": 100}).message

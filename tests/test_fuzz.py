@@ -30,8 +30,11 @@ from hypothesis import strategies as st
 from switchboard.core.errors import ErrorResponse
 from tests.conftest import make_config
 
+# The slow tier: hundreds of generated requests per endpoint (`pytest -m 'not slow'` leaves it out).
+pytestmark = pytest.mark.slow
+
 EXAMPLES = 25  # per operation and generation mode
-ADMIN_KEY = "sb-admin-fuzz-0123456789abcdef"
+ADMIN_KEY = "sb-admin-fuzz-0123456789abcdef-0123456789"
 PROVIDER_FAILURES = {502, 503, 504}  # documented on every model-calling operation
 FUZZ_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                          suppress_health_check=list(HealthCheck))
@@ -93,6 +96,8 @@ def stream_problems(path: str, content: bytes) -> list[str]:
     last = events[-1] if events else ""
     if path.startswith("/v1/messages"):
         ended = last.startswith(("event: message_stop", "event: error"))
+    elif path == "/v1/responses":
+        ended = last.startswith(("event: response.completed", "event: response.incomplete", "event: response.failed"))
     elif path.startswith("/v1/"):
         ended = last == "data: [DONE]" or last.startswith('data: {"error"')
     else:
@@ -151,8 +156,9 @@ def admin_schema(admin_url: str) -> Any:
     return schema
 
 
+ADMIN_PATHS = "^/(admin|metrics|v1/models|complete$)"
 schema = schemathesis.pytest.from_fixture("api_schema")
-admin = schemathesis.pytest.from_fixture("admin_schema").include(path_regex="^/(admin|metrics|v1/models|complete$)")
+admin = schemathesis.pytest.from_fixture("admin_schema").include(path_regex=ADMIN_PATHS)
 
 
 def test_the_served_document_covers_every_endpoint(gateway: httpx.Client) -> None:
@@ -179,15 +185,45 @@ def test_admin_and_model_endpoints_with_authentication_on(case: Any, admin_url: 
     check_case(case, admin_url, capsys, {"authorization": f"Bearer {ADMIN_KEY}"})
 
 
+def explore(api: Any, base_url: str, capsys: pytest.CaptureFixture[str],
+            headers: dict[str, str] | None) -> None:
+    """The schemathesis cases of every operation, positive and negative (drawn as its pytest plugin draws
+    them), checked like the parametrized tests above: for a session that did not run those (this test
+    alone)."""
+    modes = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
+    for result in api.get_all_operations():
+        operation = result.ok()  # an operation the schema cannot describe raises here
+        # Its phases: the document's examples, then generated cases.
+        for strategies in (api.get_strategies_from_examples(operation),
+                           [operation.as_strategy(generation_mode=mode) for mode in modes]):
+            if not strategies:
+                continue
+
+            @FUZZ_SETTINGS
+            @given(case=st.one_of(strategies))
+            def run(case: Any) -> None:
+                check_case(case, base_url, capsys, headers)
+
+            run()
+
+
 @pytest.mark.parametrize("who", ["anonymous", "admin"])
-def test_the_fuzzing_reached_past_validation(who: str) -> None:
+def test_the_fuzzing_reached_past_validation(who: str, request: pytest.FixtureRequest,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     """Schema-valid requests were answered (2xx), not all refused: the fuzzing reached the flow behind the
     parsers, and the admin key opened the admin endpoints. (Most of schemathesis' schema-valid bodies break a
     rule the schema cannot say, such as "exactly one of text or messages" or "a tool message needs
-    tool_call_id", and are refused; the hypothesis strategies below build requests that satisfy them.)"""
+    tool_call_id", and are refused; the hypothesis strategies below build requests that satisfy them.)
+    Run alone, it runs the schemathesis cases itself rather than find nothing to check."""
     seen = SEEN[who]
     if not seen:
-        pytest.skip("the schemathesis test did not run in this session")
+        if who == "anonymous":
+            explore(request.getfixturevalue("api_schema"), request.getfixturevalue("gateway_url"), capsys,
+                    None)
+        else:
+            explore(request.getfixturevalue("admin_schema").include(path_regex=ADMIN_PATHS),
+                    request.getfixturevalue("admin_url"), capsys, {"authorization": f"Bearer {ADMIN_KEY}"})
+    assert seen, f"no schemathesis case ran for {who}"
     answered = {(method, path) for (method, path, status), _ in seen.items() if 200 <= status < 300}
     expected = {("POST", "/complete"), ("GET", "/v1/models")}
     if who == "anonymous":
@@ -202,11 +238,12 @@ def test_the_fuzzing_reached_past_validation(who: str) -> None:
 
 # -- what the schema cannot say: headers it does not list, bodies that are not what it describes -------------
 POST_PATHS = ["/complete", "/decide", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages",
-              "/v1/messages/count_tokens", "/pipelines/blog_post", "/admin/keys"]
+              "/v1/messages/count_tokens", "/v1/responses", "/pipelines/blog_post", "/admin/keys"]
 VALID = {
     "/complete": {"text": "hello"},
     "/v1/chat/completions": {"model": "auto", "messages": [{"role": "user", "content": "hello"}]},
     "/v1/messages": {"model": "auto", "max_tokens": 16, "messages": [{"role": "user", "content": "hello"}]},
+    "/v1/responses": {"model": "auto", "input": [{"role": "user", "content": "hello"}]},
 }
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
                       max_size=300).map(lambda value: value.strip(" \t"))
@@ -275,6 +312,8 @@ def test_any_unicode_in_a_prompt(client: httpx.Client, capsys: pytest.CaptureFix
     body = orjson.loads(orjson.dumps(VALID[path]))
     if path == "/complete":
         body["text"] = text
+    elif path == "/v1/responses":
+        body["input"][0]["content"] = text
     else:
         body["messages"][0]["content"] = text
     body["stream"] = stream
@@ -284,7 +323,7 @@ def test_any_unicode_in_a_prompt(client: httpx.Client, capsys: pytest.CaptureFix
 # -- the error bodies against the schema the document declares for them --------------------------------------
 @pytest.mark.parametrize("path", [
     "/complete", "/decide", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/pipelines/blog_post",
-    "/v1/messages", "/v1/messages/count_tokens",
+    "/v1/messages", "/v1/messages/count_tokens", "/v1/responses",
 ])
 def test_error_bodies_match_the_schema_the_document_declares(gateway: httpx.Client, path: str) -> None:
     from jsonschema import Draft202012Validator
@@ -397,8 +436,29 @@ def embedding_bodies(draw: st.DrawFn) -> tuple[str, dict]:
     return "/v1/embeddings", body
 
 
+@st.composite
+def responses_bodies(draw: st.DrawFn) -> tuple[str, dict]:
+    body = draw(optional(instructions=text, temperature=st.floats(0, 2), top_p=st.floats(0, 1),
+                         max_output_tokens=st.integers(1, 4096), stream=st.booleans(), timeout_s=st.floats(0.5, 10),
+                         metadata=st.dictionaries(tool_names, text, max_size=3), parallel_tool_calls=st.booleans(),
+                         reasoning=st.just({"effort": "low"}), text=st.just({"format": {"type": "text"}})))
+    body["model"] = draw(st.sampled_from(["auto", *TASK_TYPES, *PINNED]))
+    messages = draw(conversations(roles=("user", "assistant")))
+    body["input"] = draw(text) if draw(st.booleans()) else [
+        {"role": "developer" if m["role"] == "system" else m["role"], "content": m["content"] if isinstance(
+            m["content"], str) else [{"type": "input_text", "text": p["text"]} for p in m["content"]]}
+        for m in messages]
+    if draw(st.integers(0, 4)) == 0:
+        listed, choice = draw(tools())
+        body["tools"] = [{"type": "function", **t["function"]} for t in listed]
+        if choice is not None:
+            body["tool_choice"] = choice if isinstance(choice, str) else {"type": "function",
+                                                                          "name": choice["function"]["name"]}
+    return "/v1/responses", body
+
+
 VALID_REQUESTS = {"complete": complete_bodies(), "chat": chat_bodies(), "legacy": legacy_bodies(),
-                  "messages": messages_bodies(), "embeddings": embedding_bodies()}
+                  "messages": messages_bodies(), "embeddings": embedding_bodies(), "responses": responses_bodies()}
 
 
 @pytest.mark.parametrize("kind", VALID_REQUESTS)

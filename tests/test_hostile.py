@@ -22,6 +22,10 @@ import pytest
 from bench.soak import GatewayProcess
 from tests.conftest import KEYS, config_data
 from tests.test_fuzz import answer_problems
+from tests.waiting import wait_until
+
+# The slow tier: a gateway process, slowloris and megabytes of headers (`pytest -m 'not slow'` leaves it out).
+pytestmark = pytest.mark.slow
 
 PROMPT = b'{"text": "hello"}'
 BYSTANDER_BOUND_S = 2.0
@@ -59,18 +63,19 @@ class Bystander:
                 self.latencies.append(time.perf_counter() - started)
                 self._stop.wait(0.05)
 
-    def _wait_for(self, count: int, timeout_s: float = 10) -> None:
-        deadline = time.monotonic() + timeout_s
-        while len(self.latencies) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
+    def wait_for_answers(self, more: int, timeout_s: float = 10) -> None:
+        """Until the bystander has had `more` answers (or errors) beyond those it had already."""
+        count = len(self.latencies) + more
+        wait_until(lambda: len(self.latencies) >= count, timeout=timeout_s,
+                   message=f"the bystander's answer number {count}")
 
     def __enter__(self) -> Self:
         self._thread.start()
-        self._wait_for(1)  # answered once before the test misbehaves ...
+        self.wait_for_answers(1)  # answered once before the test misbehaves ...
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._wait_for(len(self.latencies) + 2)  # ... and twice more once it has
+        self.wait_for_answers(2)  # ... and twice more once it has
         self._stop.set()
         self._thread.join(15)
 
@@ -272,7 +277,7 @@ def test_slowloris_clients_are_answered_without_stalling_anyone(gateway: Gateway
         with connect(gateway, timeout=30) as sock:
             for index in range(len(request)):
                 sock.send(request[index:index + 1])
-                time.sleep(0.005)
+                time.sleep(0.005)  # the behaviour under test: a client this slow
             answers.append(read_response(sock, timeout=10))
 
     threads = [threading.Thread(target=slow_client) for _ in range(20)]
@@ -293,7 +298,7 @@ def test_idle_and_half_sent_connections_do_not_stall_anyone(gateway: GatewayProc
             sock = connect(gateway)
             sock.send(b"POST /complete HTTP/1.1\r\nhost: g\r\n" if index % 2 else b"")
             held.append(sock)
-        time.sleep(1.0)  # the bystander asks meanwhile
+        bystander.wait_for_answers(3)  # asked and answered while every connection is held
         with httpx.Client(base_url=gateway.url, timeout=5) as client:
             assert client.get("/healthz").status_code == 200
             assert client.post("/complete", content=PROMPT).status_code == 200
@@ -317,7 +322,9 @@ def test_an_endless_header_block_is_cut_off_before_it_is_all_buffered(gateway: G
                     sock.sendall(b"a" * (1 << 20))
             except (BrokenPipeError, ConnectionResetError):
                 continue  # cut off: what we want
-        time.sleep(0.3)
+        # What was sent and not refused sits at most a socket buffer away from the gateway: once the bystander
+        # has been answered twice more, the gateway's loop has come round to read it (or to cut it off).
+        bystander.wait_for_answers(2)
         grown = gateway.rss_mb() - before
     finally:
         for sock in held:

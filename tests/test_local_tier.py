@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import orjson
+import pytest
 
 from switchboard import Switchboard
 from tests.conftest import free_port, outcomes, request_logs
+from tests.waiting import wait_until
+
+# The slow tier: the real embedded model, llama.cpp (`pytest -m 'not slow'` leaves it out).
+pytestmark = pytest.mark.slow
 
 
 async def test_the_library_answers_from_the_embedded_model_without_keys() -> None:
@@ -24,6 +28,13 @@ async def test_the_library_answers_from_the_embedded_model_without_keys() -> Non
     ]
 
 
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def test_serve_on_the_defaults_answers_with_real_text_and_logs_the_path() -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL", "_API_URL"))}
@@ -34,12 +45,8 @@ def test_serve_on_the_defaults_answers_with_real_text_and_logs_the_path() -> Non
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_until(lambda: ready(url) or server.poll() is not None, timeout=60, interval=0.1,
+                   message="the gateway on the embedded model to be ready")
         first = httpx.post(f"{url}/complete", json={"text": "Say hello.", "max_tokens": 16}, timeout=60)
         second = httpx.post(
             f"{url}/complete", json={"text": "Summarise: cats sleep a lot.", "task_type": "summarization",

@@ -19,6 +19,7 @@ import yaml
 
 from tests.conftest import config_data, free_port, make_config, outcomes
 from tests.fakes import Reply
+from tests.waiting import wait_until, wait_until_async
 
 
 def test_a_slow_but_healthy_primary_is_hedged_and_its_tail_cut(serve, fakes) -> None:
@@ -54,11 +55,15 @@ def test_a_hedge_is_not_started_when_the_primary_is_quick(serve, fakes) -> None:
 def test_beyond_max_in_flight_requests_are_shed_at_once_with_retry_after(serve, fakes) -> None:
     fakes.openai.default = Reply(delay_s=1.0)
     base_url = serve(make_config(server={"max_in_flight": 2}))
+    app = serve.apps[-1]
+
+    async def full() -> bool:
+        return app.in_flight >= 2
 
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
             slow = [asyncio.create_task(client.post("/complete", json={"text": "hi"})) for _ in range(2)]
-            await asyncio.sleep(0.3)
+            await wait_until_async(full, timeout=5, message="the two slow requests to be admitted")
             started = time.monotonic()
             shed = await client.post("/v1/chat/completions", json={
                 "model": "auto", "messages": [{"role": "user", "content": "hi"}]})
@@ -105,6 +110,7 @@ def _gateway(port: int, config: Path, env: dict[str, str]) -> subprocess.Popen[s
     return process
 
 
+@pytest.mark.slow
 def test_a_gateway_restarted_under_load_behind_two_instances_fails_no_request(tmp_path, env, fakes) -> None:
     """Two gateways behind a client-side balancer that, like a load balancer, retries a refused connection on
     the other instance. One gateway gets SIGTERM mid-load: its requests and streams in flight finish, new ones
@@ -116,6 +122,7 @@ def test_a_gateway_restarted_under_load_behind_two_instances_fails_no_request(tm
     ports = [free_port(), free_port()]
     gateways = [_gateway(port, config, environment) for port in ports]
     results: Counter[str] = Counter()
+    served: Counter[int] = Counter()  # answers by port
     stop = threading.Event()
 
     def one(client: httpx.Client, index: int) -> str:
@@ -126,8 +133,10 @@ def test_a_gateway_restarted_under_load_behind_two_instances_fails_no_request(tm
                     with client.stream("POST", f"http://127.0.0.1:{port}/complete",
                                        json={"text": "hi", "stream": True}) as response:
                         body = "".join(response.iter_text())
+                    served[port] += 1
                     return "ok" if response.status_code == 200 and "event: end" in body else f"bad {body[-200:]}"
                 response = client.post(f"http://127.0.0.1:{port}/complete", json={"text": "hi"})
+                served[port] += 1
                 return "ok" if response.status_code == 200 else f"status {response.status_code}"
             except httpx.ConnectError:
                 continue  # refused: the balancer sends it to the other instance
@@ -144,13 +153,15 @@ def test_a_gateway_restarted_under_load_behind_two_instances_fails_no_request(tm
     try:
         for thread in threads:
             thread.start()
-        time.sleep(1.5)
-        gateways[0].send_signal(signal.SIGTERM)
+        wait_until(lambda: min(served[port] for port in ports) >= 10, timeout=30, message="both to serve")
+        gateways[0].send_signal(signal.SIGTERM)  # with requests and streams in flight
         assert gateways[0].wait(20) is not None
         stopped = gateways[0].stderr.read() if gateways[0].stderr else ""
-        time.sleep(1.0)
+        down = served[ports[1]]
+        wait_until(lambda: served[ports[1]] >= down + 20, timeout=30, message="the other to serve meanwhile")
         gateways[0] = _gateway(ports[0], config, environment)
-        time.sleep(1.5)
+        back = served[ports[0]]
+        wait_until(lambda: served[ports[0]] >= back + 10, timeout=30, message="the restarted one to serve")
     finally:
         stop.set()
         for thread in threads:

@@ -136,7 +136,7 @@ def test_breaker_opens_skips_without_calls_then_one_probe_closes_it(serve, fakes
         assert fakes.openai.calls == 2  # no HTTP call to an open target
         assert client.get("/readyz").json()["targets"]["openai:gpt-5.4"] == "breaker_open"
 
-        time.sleep(0.6)
+        time.sleep(0.6)  # the behaviour under test: the 0.5 s cooldown, waited out, lets one probe through
         fakes.openai.default = Reply(text="recovered")
         probe = ask()
         assert (probe["provider"], probe["text"]) == ("openai", "recovered")
@@ -151,7 +151,7 @@ def test_a_failed_probe_reopens_the_breaker(serve, fakes) -> None:
     with httpx.Client(base_url=serve(config)) as client:
         ask = lambda: client.post("/complete", json={"text": "hi", "task_type": "creative_writing"}).json()  # noqa: E731
         ask()
-        time.sleep(0.35)
+        time.sleep(0.35)  # the behaviour under test: the 0.3 s cooldown, waited out, lets one probe through
         assert outcomes(ask()["route"]["attempts"])[0] == ("openai", "server_error")  # the probe
         assert outcomes(ask()["route"]["attempts"])[0] == ("openai", "circuit_open")
         assert fakes.openai.calls == 2

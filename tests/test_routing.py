@@ -118,10 +118,12 @@ def test_health_and_readiness(gateway: httpx.Client) -> None:
     assert ready.json()["targets"]["openai:gpt-5.4"] == "ready"
 
 
-def test_not_ready_when_no_target_is_usable(serve) -> None:
+def test_strictly_not_ready_when_no_target_is_usable(serve) -> None:
     # No keys, no VLLM_BASE_URL, and the embedded model turned off.
     config = make_config(providers={"local": {"embedded": False, "base_url_env": "VLLM_BASE_URL"}})
     with httpx.Client(base_url=serve(config, environment={})) as client:
-        response = client.get("/readyz")
-        assert response.status_code == 503
+        response = client.get("/readyz?strict=1")
+        assert response.status_code == 503 and response.json()["status"] == "not_ready"
         assert set(response.json()["targets"].values()) <= {"no_key", "unavailable"}
+        pod = client.get("/readyz")  # the process itself can serve: fast, explained 503s
+        assert pod.status_code == 200 and pod.json()["upstream"] == "none_ready"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
 
 import boto3
 import pytest
@@ -10,6 +10,13 @@ from moto import mock_aws
 
 from switchboard import Switchboard
 from tests.conftest import KEYS, make_config, outcomes
+from tests.waiting import wait_until_async
+
+
+def _rotated_in(sb: Switchboard, key: str) -> Callable[[], Awaitable[bool]]:
+    async def rotated() -> bool:  # the background refresh has handed the new key to the provider's adapter
+        return sb.runtime.adapters["openai"].api_key == key
+    return rotated
 
 
 @pytest.fixture
@@ -33,7 +40,7 @@ async def test_keys_come_from_secrets_manager_and_rotate(aws, fakes, env, capfd)
         rotated = "sk-test-openai-ROTATED-0009zzzz"
         aws.put_secret_value(SecretId=arn, SecretString=rotated)
         fakes.openai.api_key = rotated
-        await asyncio.sleep(0.5)  # a refresh or more
+        await wait_until_async(_rotated_in(sb, rotated), timeout=5, message="the refresh to read the new key")
         response = await sb.complete("hi", task_type="creative_writing")
         assert outcomes([a.model_dump() for a in response.route.attempts]) == [("openai", "ok")]
         assert fakes.openai.received[-1].headers["Authorization"] == f"Bearer {rotated}"

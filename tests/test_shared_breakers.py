@@ -35,7 +35,7 @@ async def test_failures_on_one_replica_open_the_breaker_on_another(shared_env, f
         assert fakes.openai.calls == 2
         assert (await b.readiness())["openai:gpt-5.4"] == "breaker_open"
 
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(0.6)  # the behaviour under test: the 0.5 s cooldown, waited out, lets a probe in
         fakes.openai.default = Reply(text="back", delay_s=0.3)
         first, second = await asyncio.gather(a.complete("hi", task_type="creative_writing"),
                                              b.complete("hi", task_type="creative_writing"))

@@ -29,6 +29,9 @@ from bench.soak import (
     run_soak,
 )
 
+# The slow tier: a minute of chaos against a gateway process (`pytest -m 'not slow'` leaves it out).
+pytestmark = pytest.mark.slow
+
 REQUESTS = 8_000
 CONCURRENCY = 64
 SEED = 11

@@ -7,8 +7,9 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import make_config, outcomes, request_logs, sse_events
+from tests.conftest import make_config, outcomes, request_logs, sse_events, wait_for_request_lines
 from tests.fakes import Reply
+from tests.waiting import wait_until
 
 # One route per upstream protocol: (task_type, primary fake, the provider that serves when it fails).
 PROTOCOLS = {
@@ -140,14 +141,9 @@ def test_a_client_that_disconnects_closes_the_upstream_within_a_second(gateway: 
         while "delta" not in next(lines):
             pass
         closed_at = time.monotonic()
-    for _ in range(100):
-        if fakes.openai.disconnected_at:
-            break
-        time.sleep(0.02)
-    assert fakes.openai.disconnected_at, "the upstream never saw its connection closed"
+    wait_until(lambda: fakes.openai.disconnected_at, timeout=2, message="the upstream to see its end")
     assert fakes.openai.disconnected_at[0] - closed_at < 1.0
-    time.sleep(0.1)
-    (line,) = request_logs(capsys.readouterr().out)
+    (line,) = wait_for_request_lines(capsys)
     assert line["error"] == "client_closed" and outcomes(line["path"]) == [("openai", "client_closed")]
 
 
@@ -168,17 +164,9 @@ def test_a_client_that_gives_up_before_the_answer_cancels_the_upstream(serve, fa
     started = time.monotonic()
     with pytest.raises(httpx.ReadTimeout), httpx.Client(base_url=base_url, timeout=0.5) as client:
         client.post("/complete", json={"text": "hi", "task_type": "creative_writing", "stream": stream})
-    for _ in range(100):
-        if fakes.openai.disconnected_at:
-            break
-        time.sleep(0.02)
-    assert fakes.openai.disconnected_at and fakes.openai.disconnected_at[0] - started < 1.5
-    for _ in range(50):
-        lines = request_logs(capsys.readouterr().out)
-        if lines:
-            break
-        time.sleep(0.02)
-    (line,) = lines
+    wait_until(lambda: fakes.openai.disconnected_at, timeout=2, message="the upstream to see its end")
+    assert fakes.openai.disconnected_at[0] - started < 1.5
+    (line,) = wait_for_request_lines(capsys)
     assert line["status"] == 499 and line["error"] == "client_closed"
     assert outcomes(line["path"]) == [("openai", "client_closed")]
     assert fakes.anthropic.calls == 0  # no failover for a client that is gone

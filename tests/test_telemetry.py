@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from switchboard.telemetry import tracing
 from switchboard.telemetry.record import RECORD, checksum
-from tests.conftest import KEYS, make_config, outcomes, request_logs
+from tests.conftest import KEYS, cli, make_config, outcomes, request_logs
 from tests.fakes import Reply
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,16 +229,23 @@ SAMPLE_LOG = "\n".join([
 ]) + "\n"
 
 
-def run_costs(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "switchboard", "costs", *args], input=stdin,
-                          capture_output=True, text=True, timeout=60)
+def run_costs(*args: str, stdin: str | None = None,
+              process: bool = False) -> subprocess.CompletedProcess[str]:
+    """`switchboard costs ARGS`: in this process (the CLI runner), or as its own process with `process`."""
+    if process:
+        return subprocess.run([sys.executable, "-m", "switchboard", "costs", *args], input=stdin,
+                              capture_output=True, text=True, timeout=60)
+    result = cli("costs", *args, stdin=stdin)
+    return subprocess.CompletedProcess(["costs", *args], result.exit_code, result.stdout, result.stderr)
 
 
 def test_switchboard_costs_prints_the_right_totals(tmp_path) -> None:
     log = tmp_path / "requests.log"
     log.write_text(SAMPLE_LOG)
-    table = run_costs(str(log), "--since", "2026-11-20T00:00:00Z", "--until", "2026-11-21T00:00:00Z")
+    table = run_costs(str(log), "--since", "2026-11-20T00:00:00Z", "--until", "2026-11-21T00:00:00Z",
+                      process=True)
     assert table.returncode == 0, table.stderr
+    assert "left out 1 request(s) that no provider answered" in table.stderr  # r4, the 502
     lines = table.stdout.splitlines()
     assert lines[0].split()[:5] == ["provider", "model", "route", "tenant", "requests"]
     acme = next(line.split() for line in lines if "acme" in line)
@@ -265,6 +272,16 @@ def test_costs_warns_when_a_file_holds_no_request_records(tmp_path) -> None:
     result = run_costs(str(readme))
     assert result.returncode == 0
     assert "found no request records" in result.stderr
+    assert result.stdout.splitlines()[-1].split()[:2] == ["TOTAL", "0"]
+
+
+def test_costs_warns_on_an_empty_log_and_prints_the_same_table(tmp_path) -> None:
+    log = tmp_path / "requests.log"
+    log.write_text("")
+    result = run_costs(str(log), "--by", "tenant")
+    assert result.returncode == 0
+    assert f"{log} is empty: no request records" in result.stderr and "left out" not in result.stderr
+    assert result.stdout.splitlines()[0].split()[:2] == ["tenant", "requests"]
     assert result.stdout.splitlines()[-1].split()[:2] == ["TOTAL", "0"]
 
 

@@ -31,6 +31,7 @@ def ask(base_url: str, stream: bool, **body) -> tuple[float, dict]:
     return time.monotonic() - started, answer
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stream", [False, True], ids=["unstreamed", "streamed"])
 def test_a_primary_that_hangs_is_passed_over_before_an_8s_deadline(serve, fakes, stream) -> None:
     fakes.openai.default = Reply(hang=True)  # accepts the connection, then sends nothing
@@ -42,6 +43,7 @@ def test_a_primary_that_hangs_is_passed_over_before_an_8s_deadline(serve, fakes,
     assert outcomes(body["route"]["attempts"]) == [("openai", "timeout"), ("anthropic", "ok")]
 
 
+@pytest.mark.slow
 def test_an_answer_that_streams_steadily_for_35_s_is_not_cut(serve, fakes) -> None:
     # 70 chunks, one every 0.5 s: past first_token_s, stall_s and attempt_s (30 s) of the shipped config.
     pieces = [f"w{i} " for i in range(70)]

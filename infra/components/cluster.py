@@ -8,6 +8,11 @@ Add-ons are EKS-managed (versions follow the cluster) and each is what makes a d
 - eks-pod-identity-agent, which hands the router, the controllers and the CSI driver their roles.
 The system node group has a fixed size: it holds the controllers (Karpenter must not run on nodes it manages);
 everything that scales, scales through Karpenter.
+
+Each role (the control plane's, the system nodes', the EBS CSI driver's) is an `IamRole` component the cluster, the
+node group or the add-on waits for, so none starts without its policies and none loses them before it is gone.
+The cluster keeps to standard support (`upgradePolicy: STANDARD`): at the end of its version's standard support
+EKS upgrades it rather than billing extended support ($0.60/h instead of $0.10/h).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.components.iam import EKS_TRUST, POD_IDENTITY_TRUST, aws_policy, node_role, role
+from infra.components.iam import EKS_TRUST, POD_IDENTITY_TRUST, IamRole, aws_policy, node_role
 from infra.components.k8s import SYSTEM_POOL
 
 GP3 = "gp3"
@@ -47,6 +52,7 @@ class Cluster(pulumi.ComponentResource):
     provider: k8s.Provider
     security_group_id: pulumi.Output[str]  # EKS's cluster security group: on every node, managed or Karpenter's
     storage_class: str
+    csi_driver_role: IamRole
 
     def __init__(
         self,
@@ -62,8 +68,9 @@ class Cluster(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("switchboard:infra:Cluster", name, None, opts)
-        cluster_role = role(f"{name}-cluster", EKS_TRUST, self, [aws_policy("AmazonEKSClusterPolicy")],
-                            "Switchboard: the EKS control plane")
+        child = pulumi.ResourceOptions(parent=self)
+        cluster_role = IamRole(f"{name}-cluster", trust=EKS_TRUST, description="Switchboard: the EKS control plane",
+                               managed_policies=[aws_policy("AmazonEKSClusterPolicy")], opts=child)
         cluster = aws.eks.Cluster(
             name,
             name=cluster_name,
@@ -80,6 +87,7 @@ class Cluster(pulumi.ComponentResource):
             # The add-ons below are EKS-managed; self-managed copies would fight them.
             bootstrap_self_managed_addons=False,
             enabled_cluster_log_types=LOG_TYPES,
+            upgrade_policy={"support_type": "STANDARD"},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_role]),
         )
 
@@ -94,10 +102,11 @@ class Cluster(pulumi.ComponentResource):
             addon("kube-proxy"),
             addon("eks-pod-identity-agent"),
         ]
+        system_role = node_role(f"{name}-system-node", opts=child)
         system = aws.eks.NodeGroup(
             f"{name}-system",
             cluster_name=cluster.name,
-            node_role_arn=node_role(f"{name}-system-node", self).arn,
+            node_role_arn=system_role.arn,
             subnet_ids=list(subnet_ids),
             instance_types=[system_instance_type],
             ami_type="AL2023_x86_64_STANDARD",
@@ -105,13 +114,15 @@ class Cluster(pulumi.ComponentResource):
             scaling_config={"min_size": system_nodes, "desired_size": system_nodes, "max_size": system_nodes},
             update_config={"max_unavailable": 1},
             labels=SYSTEM_POOL,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=before_nodes),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*before_nodes, system_role]),
         )
-        csi_role = role(f"{name}-ebs-csi", POD_IDENTITY_TRUST, self, [aws_policy("service-role/AmazonEBSCSIDriverPolicy")],
-                        "Switchboard: the EBS CSI driver")
+        # The add-on makes the association itself; it waits for the role and every policy on it.
+        csi_role = IamRole(f"{name}-ebs-csi", trust=POD_IDENTITY_TRUST, description="Switchboard: the EBS CSI driver",
+                           managed_policies=[aws_policy("service-role/AmazonEBSCSIDriverPolicy")], opts=child)
+        self.csi_driver_role = csi_role
         after_nodes = [
             addon("coredns", after=[system]),
-            addon("aws-ebs-csi-driver", after=[system],
+            addon("aws-ebs-csi-driver", after=[system, csi_role],
                   pod_identity_associations=[{"role_arn": csi_role.arn, "service_account": EBS_CSI_SERVICE_ACCOUNT}],
                   configuration_values=json.dumps({"controller": {"extraVolumeTags": dict(tags)}})),
             addon("metrics-server", after=[system]),

@@ -4,15 +4,21 @@ device plugin that makes the GPUs schedulable (AL2023's NVIDIA AMI ships the dri
 Nodes exist only while vLLM pods ask for them: the pool has no minimum, and an empty GPU node is removed after a
 few minutes. With `spot` the pool also accepts spot capacity, which Karpenter tries first and falls back from to
 on-demand; one pool keeps one cap (`gpuNodesMax`) over both.
+
+NVIDIA's DCGM exporter runs on every GPU node (GPU utilisation, memory, temperature, XID errors), scraped through
+the ServiceMonitor its chart makes; it waits for the monitoring CRDs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import capacity
-from infra.components.k8s import GPU_POOL, GPU_TAINT, checkov_skips, container_security
+from infra import capacity, versions
+from infra.components.base import Component
+from infra.components.k8s import GPU_POOL, GPU_TAINT, MONITORING_NAMESPACE, checkov_skips, container_security
 from infra.components.karpenter import NODE_CLASS_API
 from infra.config import GpuPool
 
@@ -21,22 +27,28 @@ DEVICE_PLUGIN_IMAGE = (
     "@sha256:7089559ce6153018806857f5049085bae15b3bf6f1c8bd19d8b12f707d087dea"
 )
 GPU_NODE_LABELS = {**GPU_POOL, "nvidia.com/gpu.present": "true"}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+DCGM_CHART = "dcgm-exporter"
+DCGM_REPOSITORY = "https://nvidia.github.io/dcgm-exporter/helm-charts"
 
 
-class GpuNodePool(pulumi.ComponentResource):
+class GpuNodePool(Component):
+    pool: k8s.apiextensions.CustomResource
+
     def __init__(
         self,
         name: str,
         *,
         pool: GpuPool,
         node_class: str,
-        karpenter: pulumi.Resource,
+        karpenter: Sequence[pulumi.Resource],
+        monitoring_crds: pulumi.Resource,
         k8s_provider: k8s.Provider,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("switchboard:infra:GpuNodePool", name, None, opts)
+        super().__init__("switchboard:infra:GpuNodePool", name, opts)
         instance = capacity.INSTANCE_TYPES[pool.instance_type]
-        k8s.apiextensions.CustomResource(
+        self.pool = k8s.apiextensions.CustomResource(
             name, api_version="karpenter.sh/v1", kind="NodePool", metadata={"name": "gpu"},
             spec={
                 "template": {
@@ -59,7 +71,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "5m",
                                "budgets": [{"nodes": "1"}]},
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[karpenter]),
+            opts=self.child(provider=k8s_provider, depends_on=karpenter),
         )
         labels = {"app.kubernetes.io/name": "nvidia-device-plugin"}
         k8s.apps.v1.DaemonSet(
@@ -82,7 +94,7 @@ class GpuNodePool(pulumi.ComponentResource):
                     "spec": {
                         "priorityClassName": "system-node-critical",
                         "nodeSelector": GPU_POOL,
-                        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                        "tolerations": [GPU_TOLERATION],
                         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                         "containers": [{
                             "name": "nvidia-device-plugin",
@@ -100,6 +112,22 @@ class GpuNodePool(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider),
+            opts=self.child(provider=k8s_provider),
+        )
+        k8s.helm.v3.Release(
+            f"{name}-dcgm-exporter",
+            name=DCGM_CHART,
+            chart=DCGM_CHART,
+            version=versions.DCGM_EXPORTER.version,
+            repository_opts={"repo": DCGM_REPOSITORY},
+            namespace=MONITORING_NAMESPACE,
+            values={
+                "nodeSelector": GPU_POOL,
+                "tolerations": [GPU_TOLERATION],
+                "resources": {"requests": capacity.as_requests(capacity.DCGM_EXPORTER),
+                              "limits": {"memory": "512Mi"}},
+                "serviceMonitor": {"enabled": True, "interval": "30s"},
+            },
+            opts=self.child(provider=k8s_provider, depends_on=[monitoring_crds]),
         )
         self.register_outputs({})

@@ -1,26 +1,38 @@
 """The routing service and its Celery worker: Pod Identity for the keys, hardened pods, a Network Load Balancer
-served by the AWS Load Balancer Controller (internal by default; public only with TLS), autoscaling, a disruption
-budget, a network policy, and metrics on their own port for Prometheus only. The routing config is a ConfigMap
-with a checksum annotation on the pods, so a config change rolls them.
+served by the AWS Load Balancer Controller (internal by default; public only with TLS), autoscaling on
+requests in flight, a disruption budget, a network policy, and metrics on their own port for Prometheus only.
+The routing config is a ConfigMap with a checksum annotation on the pods, so a config change rolls them.
 
-Shutdown is aligned with the service's `server.shutdown_grace_s`: preStop sleeps while the load balancer stops
-sending, then the service drains for the grace period, and Kubernetes waits for both (and a margin) before SIGKILL.
-"""
+- Identity: the pods' role (read the provider keys and the admin key, nothing else) is an `IamRole` component
+  the Deployments wait for: a pod never starts without its keys.
+- Readiness is about the pod: `/readyz` answers 200 while the process can serve, even with every upstream
+  breaker open (the router then answers fast 503s; `/readyz?strict=1` keeps the upstream meaning), so an
+  outage of every provider does not empty the load balancer. It fails while the pod drains.
+- One process per CPU the pod requests (`SWITCHBOARD_WORKERS` from the downward API, rounded up), sharing the
+  port; their metrics are merged through `PROMETHEUS_MULTIPROC_DIR`, a memory-backed emptyDir. No CPU limit:
+  the router sheds on requests in flight long before CPU matters, and throttling would only add latency.
+- The HPA scales on `switchboard_in_flight` per pod (prometheus-adapter), aiming at `target_in_flight`, with
+  CPU as a second signal.
+- Shutdown is aligned with the service's `server.shutdown_grace_s`: preStop sleeps while the load balancer
+  stops sending, then the service drains for the grace period, and Kubernetes waits for both (and a margin)
+  before SIGKILL. The worker gets its job visibility timeout (`SWITCHBOARD_JOB_VISIBILITY_S`, the longest a
+  job may take) to finish the jobs it holds."""
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.components.iam import pod_role
+from infra.components.base import Component
+from infra.components.iam import POD_IDENTITY_TRUST, IamRole, PodIdentity
 from infra.components.k8s import FROM_MONITORING, checkov_skips, container_security, http_probe, pod_security
 from infra.components.load_balancer_controller import LOAD_BALANCER_CLASS
-from infra.components.provider_secrets import read_policy_document
+from infra.components.monitoring import IN_FLIGHT
+from infra.components.provider_secrets import read_statements
 from infra.components.shared_state import URL_KEY, URL_SECRET
 from infra.components.vllm_server import API_KEY, API_KEY_SECRET
 from infra.config import KEY_ENV, RouterSettings
@@ -29,8 +41,10 @@ PORT = 8080
 METRICS_PORT = 9090
 OTLP_PORT = 4318
 CONFIG_PATH = "/etc/switchboard/switchboard.yaml"
+MULTIPROC_DIR = "/run/prometheus"
 PRESTOP_SLEEP_S = 10  # NLB target deregistration takes a few seconds to reach every load balancer node
 SHUTDOWN_MARGIN_S = 5
+WORKER_MARGIN_S = 30  # after the job visibility timeout: Celery's warm shutdown acknowledges and exits
 ADMIN_KEY_ENV = "SWITCHBOARD_ADMIN_KEY_SECRET_ARN"
 SERVICE_ACCOUNT = "switchboard"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -48,9 +62,19 @@ def termination_grace_seconds(shutdown_grace_s: float) -> int:
     return PRESTOP_SLEEP_S + math.ceil(shutdown_grace_s) + SHUTDOWN_MARGIN_S
 
 
-class RouterService(pulumi.ComponentResource):
+def worker_grace_seconds(job_visibility_s: int) -> int:
+    return job_visibility_s + WORKER_MARGIN_S
+
+
+def workers_per_pod(cpu: float) -> int:
+    """What the downward API gives `SWITCHBOARD_WORKERS`: the CPU request rounded up (at least 1)."""
+    return max(1, math.ceil(cpu - 1e-9))
+
+
+class RouterService(Component):
     endpoint: pulumi.Output[str]
     role_arn: pulumi.Output[str]
+    role: IamRole
 
     def __init__(
         self,
@@ -63,6 +87,7 @@ class RouterService(pulumi.ComponentResource):
         settings: RouterSettings,
         routing_config: str,
         shutdown_grace_s: float,
+        target_in_flight: int,
         secret_arns: Mapping[str, pulumi.Output[str]],
         admin_key_arn: pulumi.Output[str],
         calls_vllm: bool,
@@ -71,20 +96,18 @@ class RouterService(pulumi.ComponentResource):
         k8s_provider: k8s.Provider,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("switchboard:infra:RouterService", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
+        super().__init__("switchboard:infra:RouterService", name, opts)
+        child = self.child(provider=k8s_provider)
 
         # Identity: the pods may read the provider keys and the admin key, and nothing else.
-        readable = [*secret_arns.values(), admin_key_arn]
-        secrets_policy = aws.iam.Policy(
-            f"{name}-secrets", description="Read the Switchboard provider keys and admin key, and nothing else",
-            policy=pulumi.Output.all(*readable).apply(read_policy_document), opts=pulumi.ResourceOptions(parent=self))
+        self.role = IamRole(
+            f"{name}-pod", trust=POD_IDENTITY_TRUST, description="Switchboard: the router and worker pods",
+            statements=pulumi.Output.all(*secret_arns.values(), admin_key_arn).apply(read_statements),
+            pod_identity=PodIdentity(cluster_name, namespace, SERVICE_ACCOUNT), opts=self.child())
         account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata={"name": SERVICE_ACCOUNT, "namespace": namespace, "labels": ROUTER},
             automount_service_account_token=False, opts=child)
-        role = pod_role(f"{name}-pod", self, cluster_name=cluster_name, namespace=namespace,
-                        service_account=SERVICE_ACCOUNT, policy_arns=[secrets_policy.arn],
-                        description="Switchboard: the router and worker pods")
+        with_identity = self.child(provider=k8s_provider, depends_on=[account, self.role])
 
         k8s.core.v1.ConfigMap(f"{name}-config", metadata={"name": "switchboard-config", "namespace": namespace},
                               data={"switchboard.yaml": routing_config}, opts=child)
@@ -103,17 +126,23 @@ class RouterService(pulumi.ComponentResource):
             {"name": "OTEL_TRACES_SAMPLER_ARG", "value": f"{trace_sample_ratio:g}"},
             {"name": "OTEL_RESOURCE_ATTRIBUTES", "value": f"deployment.environment={stack}"},
         ]
+        volumes = [{"name": "config", "configMap": {"name": "switchboard-config"}},
+                   {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
+        mounts = [{"name": "config", "mountPath": "/etc/switchboard", "readOnly": True},
+                  {"name": "tmp", "mountPath": "/tmp"}]
 
         def pod(labels: dict[str, str], args: list[str], extra: dict[str, object], ports: list[object],
-                grace: int | None = None) -> dict:
+                grace: int, cpu: str, memory: str, more_env: Sequence[dict] = (),
+                more_volumes: Sequence[tuple[dict, dict]] = (), cpu_limit: bool = True) -> dict:
             service_name = labels["app.kubernetes.io/name"]
+            limits = {"cpu": cpu, "memory": memory} if cpu_limit else {"memory": memory}
             return {
                 "metadata": {"labels": labels, "annotations": {"checksum/config": checksum}},
                 "spec": {
                     "serviceAccountName": SERVICE_ACCOUNT,
                     "automountServiceAccountToken": False,  # Pod Identity mounts its own token
                     "securityContext": pod_security(),
-                    **({"terminationGracePeriodSeconds": grace} if grace is not None else {}),
+                    "terminationGracePeriodSeconds": grace,
                     "topologySpreadConstraints": [
                         {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
                          "labelSelector": {"matchLabels": labels}}
@@ -124,24 +153,33 @@ class RouterService(pulumi.ComponentResource):
                         "imagePullPolicy": "Always",
                         "args": args,
                         "ports": ports,
-                        "env": [*env, {"name": "OTEL_SERVICE_NAME", "value": service_name}],
-                        "resources": {"requests": {"cpu": settings.cpu, "memory": settings.memory},
-                                      "limits": {"cpu": settings.cpu, "memory": settings.memory}},
+                        "env": [*env, *more_env, {"name": "OTEL_SERVICE_NAME", "value": service_name}],
+                        "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": limits},
                         "securityContext": container_security(),
                         **extra,
-                        "volumeMounts": [{"name": "config", "mountPath": "/etc/switchboard", "readOnly": True},
-                                         {"name": "tmp", "mountPath": "/tmp"}],
+                        "volumeMounts": [*mounts, *(m for _, m in more_volumes)],
                     }],
-                    "volumes": [{"name": "config", "configMap": {"name": "switchboard-config"}},
-                                {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+                    "volumes": [*volumes, *(v for v, _ in more_volumes)],
                 },
             }
 
         env_secrets = "REDIS_URL and VLLM_API_KEY are read from the environment once, at start-up (the service's contract)"
+        router_env = [
+            # One process per CPU requested (rounded up), sharing the port: `switchboard serve --workers`.
+            {"name": "SWITCHBOARD_WORKERS", "valueFrom": {"resourceFieldRef": {
+                "containerName": "switchboard-router", "resource": "requests.cpu", "divisor": "1"}}},
+            # prometheus-client's multiprocess mode: every worker's metrics, merged on one scrape.
+            {"name": "PROMETHEUS_MULTIPROC_DIR", "value": MULTIPROC_DIR},
+        ]
+        multiproc = ({"name": "prometheus-multiproc", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                     {"name": "prometheus-multiproc", "mountPath": MULTIPROC_DIR})
         k8s.apps.v1.Deployment(
             name,
             metadata={"name": "switchboard-router", "namespace": namespace, "labels": ROUTER,
-                      "annotations": checkov_skips(CKV_K8S_35=env_secrets)},
+                      "annotations": checkov_skips(
+                          CKV_K8S_11="no CPU limit by design: the router sheds on requests in flight, and CFS "
+                                     "throttling would only add latency (it requests what it needs)",
+                          CKV_K8S_35=env_secrets)},
             spec={
                 "replicas": settings.replicas,
                 "selector": {"matchLabels": ROUTER},
@@ -151,15 +189,17 @@ class RouterService(pulumi.ComponentResource):
                     ["serve", "--host", "0.0.0.0", "--port", str(PORT), "--metrics-port", str(METRICS_PORT)],
                     {"startupProbe": http_probe("/healthz", "http", period=2, failures=30),
                      "livenessProbe": http_probe("/healthz", "http", period=10, failures=3),
+                     # About the pod: 200 while it can serve, breakers open or not; 503 while it drains.
                      "readinessProbe": http_probe("/readyz", "http", period=5, failures=2),
                      # The load balancer keeps sending for a few seconds after the pod is marked for deletion.
                      "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SLEEP_S)]}}}},
                     [{"name": "http", "containerPort": PORT}, {"name": "metrics", "containerPort": METRICS_PORT}],
-                    grace=termination_grace_seconds(shutdown_grace_s),
+                    termination_grace_seconds(shutdown_grace_s), settings.cpu, settings.memory, router_env,
+                    [multiproc], cpu_limit=False,
                 ),
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, ignore_changes=["spec.replicas"],
-                                        depends_on=[account]),
+            opts=self.child(provider=k8s_provider, depends_on=[account, self.role],
+                            ignore_changes=["spec.replicas"]),
         )
         k8s.apps.v1.Deployment(
             f"{name}-worker",
@@ -172,9 +212,12 @@ class RouterService(pulumi.ComponentResource):
             spec={
                 "replicas": settings.worker_replicas,
                 "selector": {"matchLabels": WORKER},
-                "template": pod(WORKER, ["worker", "--concurrency", str(settings.worker_concurrency)], {}, []),
+                "template": pod(
+                    WORKER, ["worker", "--concurrency", str(settings.worker_concurrency)], {}, [],
+                    worker_grace_seconds(settings.job_visibility_s), settings.worker_cpu, settings.worker_memory,
+                    [{"name": "SWITCHBOARD_JOB_VISIBILITY_S", "value": str(settings.job_visibility_s)}]),
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[account]),
+            opts=with_identity,
         )
         service = k8s.core.v1.Service(
             f"{name}-service",
@@ -192,8 +235,19 @@ class RouterService(pulumi.ComponentResource):
             metadata={"name": "switchboard-router", "namespace": namespace},
             spec={"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "switchboard-router"},
                   "minReplicas": settings.replicas, "maxReplicas": settings.max_replicas,
-                  "metrics": [{"type": "Resource", "resource": {
-                      "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]},
+                  "metrics": [
+                      {"type": "Pods", "pods": {"metric": {"name": IN_FLIGHT},
+                                                "target": {"type": "AverageValue",
+                                                           "averageValue": str(target_in_flight)}}},
+                      {"type": "Resource", "resource": {
+                          "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}},
+                  ],
+                  # Up at once (in flight doubles in seconds under a burst); down slowly, one pod a minute.
+                  "behavior": {
+                      "scaleUp": {"stabilizationWindowSeconds": 0,
+                                  "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]},
+                      "scaleDown": {"stabilizationWindowSeconds": 300,
+                                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}}},
             opts=child,
         )
         k8s.policy.v1.PodDisruptionBudget(
@@ -223,7 +277,7 @@ class RouterService(pulumi.ComponentResource):
             },
             opts=child,
         )
-        self.role_arn = role.arn
+        self.role_arn = self.role.arn
         self.endpoint = service.status.apply(lambda status: _endpoint(status, settings))
         self.register_outputs({"endpoint": self.endpoint, "role_arn": self.role_arn})
 
@@ -255,4 +309,3 @@ def _endpoint(status: object, settings: RouterSettings) -> str:
         return f"{scheme}://{ingress.hostname or ingress.ip}"
     except (AttributeError, IndexError, TypeError):
         return "pending: the load balancer has no address yet"
-

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.components.base import Component
 from infra.components.k8s import (
     FROM_MONITORING,
     GPU_POOL,
@@ -38,7 +39,7 @@ def first_start_minutes(model: VllmModel) -> int:
     return NODE_BOOT_MINUTES + IMAGE_PULL_MINUTES + model.startup_minutes + 5
 
 
-class VllmServer(pulumi.ComponentResource):
+class VllmServer(Component):
     url: str
     api_key_secret: k8s.core.v1.Secret
 
@@ -55,8 +56,8 @@ class VllmServer(pulumi.ComponentResource):
         k8s_provider: k8s.Provider,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("switchboard:infra:VllmServer", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
+        super().__init__("switchboard:infra:VllmServer", name, opts)
+        child = self.child(provider=k8s_provider)
         self.api_key_secret = k8s.core.v1.Secret(
             f"{name}-api-key", metadata={"name": API_KEY_SECRET, "namespace": namespace, "labels": LABELS},
             string_data={API_KEY: api_key}, opts=child)
@@ -144,8 +145,8 @@ class VllmServer(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=k8s_provider, depends_on=[self.api_key_secret],
+            opts=self.child(
+                provider=k8s_provider, depends_on=[self.api_key_secret],
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{first_start_minutes(model)}m",
                                                       update=f"{first_start_minutes(model)}m")),
         )

@@ -57,7 +57,11 @@ class Switchboard:
     def __init__(self, config: GatewayConfig | None = None, env: Mapping[str, str] | None = None) -> None:
         settings = Settings.from_env(env)
         self.runtime = Runtime(config or load_config(env=settings.env), settings)
-        self.config = self.runtime.config
+
+    @property
+    def config(self) -> GatewayConfig:
+        """The config in force (a reload swaps it)."""
+        return self.runtime.config
 
     @classmethod
     def from_config(cls, path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Switchboard:
@@ -125,6 +129,19 @@ class Switchboard:
         return await self.runtime.pipelines.run(name, inputs, run_id=new_request_id(), timeout_s=timeout_s,
                                                 caller=self._caller())
 
+    async def feedback(self, request_id: str, *, score: float | None = None, thumbs: str | None = None,
+                       comment: str | None = None) -> dict[str, Any]:
+        """Rate an answer this process gave (`response.id`): a score from 0 to 1, or thumbs "up" / "down"."""
+        from switchboard.operations.feedback import Feedback, record_feedback
+
+        body = {"request_id": request_id, "score": score, "thumbs": thumbs, "comment": comment}
+        try:
+            rating = Feedback.model_validate({k: v for k, v in body.items() if v is not None})
+        except ValidationError as error:
+            raise invalid_request(error) from None
+        caller = self._caller()
+        return record_feedback(caller, rating, self.runtime.auth.ids.owned(request_id, caller.tenant))
+
     async def readiness(self) -> dict[str, str]:
         return await self.runtime.readiness()
 
@@ -136,7 +153,9 @@ class Switchboard:
 
     def _context(self, request: Request | EmbeddingRequest, trace: Context | None = None) -> RequestContext:
         self.runtime.session()  # not started: say so now, before anything is recorded
-        return RequestContext(front_door="library", caller=self._caller(), trace=trace)
+        caller = self._caller()
+        return RequestContext(id=self.runtime.auth.ids.new(caller.tenant), front_door="library", caller=caller,
+                              trace=trace)
 
 
 def _request(text: str | None, options: Mapping[str, Any], stream: bool = False) -> Request:

@@ -6,40 +6,15 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import orjson
 
-from switchboard.callers.keys import parse_duration
-from switchboard.telemetry.record import RECORD, checksum
+from switchboard.operations.logfiles import TIME_FORMS, is_record, parse_time
+
+__all__ = ["GROUPS", "TIME_FORMS", "Row", "Summary", "is_record", "parse_time", "render", "summarize", "total"]
 
 GROUPS = ("provider", "model", "route", "tenant", "tier", "task_type", "front_door")
-TIME_FORMS = "an ISO 8601 time (2026-11-20 or 2026-11-20T10:00:00Z) or a duration back from now (45s, 30m, 24h, 7d, 2w)"
-
-
-def parse_time(text: str, now: datetime | None = None) -> datetime:
-    """An ISO 8601 time, or a duration back from now; a ValueError naming both forms otherwise."""
-    try:
-        return (now or datetime.now(UTC)) - timedelta(seconds=parse_duration(text))
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"'{text}' is not {TIME_FORMS}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def is_record(record: dict[str, object]) -> bool:
-    """A request record the gateway wrote: its marker and a checksum that matches its figures."""
-    if record.get("record") != RECORD or record.get("event") != "request":
-        return False
-    try:
-        expected = checksum(str(record["request_id"]), str(record["timestamp"]), record["cost_usd"],  # type: ignore[arg-type]
-                            int(record["input_tokens"]), int(record["output_tokens"]))  # type: ignore[arg-type]
-    except (KeyError, TypeError, ValueError):
-        return False
-    return record.get("sum") == expected
 
 
 @dataclass
@@ -59,6 +34,7 @@ class Summary:
     lines: int = 0  # lines read
     records: int = 0  # request records among them (checksum verified)
     rejected: int = 0  # lines that looked like records but failed the checksum
+    errored: int = 0  # records in the window that no provider answered (refused or failed): left out, cost 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -82,10 +58,11 @@ def summarize(
             summary.rejected += 1
             continue
         summary.records += 1
-        if not record.get("provider"):
-            continue
         at = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00"))
         if (since and at < since) or (until and at >= until):
+            continue
+        if not record.get("provider"):
+            summary.errored += 1
             continue
         key = tuple(str(record.get(field) or "-") for field in by)
         row = rows.setdefault(key, Row(key))

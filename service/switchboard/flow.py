@@ -74,6 +74,8 @@ class Limiter(Protocol):
 
     async def settle(self, ctx: RequestContext, reservation: Any, tokens: int, cost_usd: float) -> None: ...
 
+    def held(self, ctx: RequestContext, tokens: int, cost_usd: float) -> Any: ...
+
 
 class ResponseCache(Protocol):
     """The response cache (cache/): a hit is a finished response, marked cached."""
@@ -163,7 +165,7 @@ class Flow:
                 response = self.response(ctx, plan, success)
                 await self._store(ctx, request, plan, lookup, response)
         self._settle_later(ctx, held.reservation, response)
-        self._finished(ctx, Ended(200, response, cache=held.cache))
+        self._finished(ctx, Ended(200, response, cache=held.cache, request=request))
         return response
 
     # -- stream ------------------------------------------------------------------------------------
@@ -183,7 +185,7 @@ class Flow:
                     raise chain_error(failure, self._route(ctx)) from None
         first_token_s = ctx.elapsed_s()
         if lookup is not None and lookup.response is not None:
-            async for item in self._replay(ctx, lookup.response, held):
+            async for item in self._replay(ctx, request, lookup.response, held):
                 yield item
             return
         yield StreamStarted(f"sb-{ctx.id}", success.target.provider, success.target.model, plan.task_type,
@@ -199,26 +201,26 @@ class Flow:
             error = broken_stream_error(broken, self._route(ctx))
             partial = self.response(ctx, plan, success, finish_reason="error")
             await self._settle(ctx, held.reservation, partial)
-            self._finished(ctx, Ended(200, partial, error, held.cache, first_token_s, success.answer.chars))
+            self._finished(ctx, Ended(200, partial, error, held.cache, first_token_s, success.answer.chars, request))
             yield StreamFailed(error)
             return
         except (GeneratorExit, asyncio.CancelledError):
             partial = self.response(ctx, plan, success, finish_reason="error")
             background(self._settle(ctx, held.reservation, partial))
             error = GatewayError(499, "client_closed", "the client closed the stream", route=partial.route)
-            self._finished(ctx, Ended(499, partial, error, held.cache, first_token_s, success.answer.chars))
+            self._finished(ctx, Ended(499, partial, error, held.cache, first_token_s, success.answer.chars, request))
             raise
         response = self.response(ctx, plan, success)
         await self._store(ctx, request, plan, lookup, response)
         self._settle_later(ctx, held.reservation, response)
-        self._finished(ctx, Ended(200, response, cache=held.cache, first_token_s=first_token_s))
+        self._finished(ctx, Ended(200, response, cache=held.cache, first_token_s=first_token_s, request=request))
         yield StreamFinished(response)
 
-    async def _replay(self, ctx: RequestContext, response: CompletionResponse,
+    async def _replay(self, ctx: RequestContext, request: Request, response: CompletionResponse,
                       held: _Held) -> AsyncGenerator[StreamItem, None]:
         """A cache hit, streamed: the usual events, from the stored answer."""
         self._settle_later(ctx, held.reservation, response)
-        self._finished(ctx, Ended(200, response, cache=held.cache, first_token_s=ctx.elapsed_s()))
+        self._finished(ctx, Ended(200, response, cache=held.cache, first_token_s=ctx.elapsed_s(), request=request))
         yield StreamStarted(response.id, response.provider, response.model, response.task_type, int(time.time()))
         for event in replay(response):
             yield event
@@ -235,7 +237,7 @@ class Flow:
                 raise route_error(refused) from None
             ctx.plan = plan
             tokens = request.estimated_input_tokens()
-            held.reservation = await self._reserve_tokens(ctx, plan, tokens, 0)
+            held.reservation = await self._reserve_tokens(ctx, plan, request.input_token_bound(), 0)
             try:
                 embedded = await self.engine.embed(ctx, request, plan)
             except ChainFailed as failure:
@@ -247,7 +249,7 @@ class Flow:
                 usage=usage, cost_usd=cost_usd(self.config.price(target.provider, target.model), usage),
                 latency_ms=round(ctx.elapsed_s() * 1000, 3), route=self._route(ctx))
         self._settle_later(ctx, held.reservation, response)
-        self._finished(ctx, Ended(200, response))
+        self._finished(ctx, Ended(200, response, request=request))
         return response
 
     # -- pieces --------------------------------------------------------------------------------------
@@ -261,11 +263,11 @@ class Flow:
             yield held
         except GatewayError as error:
             await self._settle(ctx, held.reservation, None, self._abandoned_cost(ctx, request))
-            self._finished(ctx, Ended(error.status, error=error, cache=held.cache))
+            self._finished(ctx, Ended(error.status, error=error, cache=held.cache, request=request))
             raise
         except asyncio.CancelledError:
             background(self._settle(ctx, held.reservation, None, self._abandoned_cost(ctx, request)))
-            self._finished(ctx, Ended(499, error=client_closed(self._route(ctx)), cache=held.cache))
+            self._finished(ctx, Ended(499, error=client_closed(self._route(ctx)), cache=held.cache, request=request))
             raise
 
     def response(self, ctx: RequestContext, plan: Plan, success: Success,
@@ -321,14 +323,35 @@ class Flow:
         if self.limiter is None or not self.limiter.applies(ctx):
             return None
         max_tokens = request.max_tokens or self.config.default_max_tokens
-        return await self._reserve_tokens(ctx, plan, request.estimated_input_tokens(), max_tokens * request.n)
+        return await self._reserve_tokens(ctx, plan, request.input_token_bound(), max_tokens * request.n)
 
     async def _reserve_tokens(self, ctx: RequestContext, plan: Plan, input_tokens: int, output_tokens: int) -> Any:
         if self.limiter is None or not self.limiter.applies(ctx):
             return None
+        return await self.limiter.reserve(ctx, input_tokens + output_tokens,
+                                          self.most_cost(plan, input_tokens, output_tokens))
+
+    def most_cost(self, plan: Plan, input_tokens: int, output_tokens: int) -> float:
+        """The most `input_tokens` in and `output_tokens` out can cost on any target of the plan."""
         usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-        most = max((cost_usd(self.config.price(t.provider, t.model), usage) for t in plan.targets), default=0.0)
-        return await self.limiter.reserve(ctx, input_tokens + output_tokens, most)
+        return max((cost_usd(self.config.price(t.provider, t.model), usage) for t in plan.targets), default=0.0)
+
+    async def hold(self, ctx: RequestContext, tokens: int, cost_usd: float) -> Any:
+        """A reservation made outside a request (a durable job, when it is queued): counted as a request against
+        the caller's rpm, holding `tokens` and `cost_usd` until `release`. Refusals raise, as for a request."""
+        if self.limiter is None or not self.limiter.applies(ctx):
+            return None
+        return await self.limiter.reserve(ctx, tokens, cost_usd)
+
+    async def release(self, ctx: RequestContext, reservation: Any) -> None:
+        """Give back a hold (the job's steps then reserve and settle as requests of their own)."""
+        if self.limiter is not None and reservation is not None:
+            await self.limiter.settle(ctx, reservation, 0, 0.0)
+
+    async def release_held(self, ctx: RequestContext, tokens: int, cost_usd: float) -> None:
+        """Give back a hold another process made (a job's, held when it was queued)."""
+        if self.limiter is not None and self.limiter.applies(ctx):
+            await self.release(ctx, self.limiter.held(ctx, tokens, cost_usd))
 
     def _settle_later(self, ctx: RequestContext, reservation: Any, response: Any) -> None:
         """Settling an answered request's limits is off its latency path."""

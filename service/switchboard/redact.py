@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 MASK = "[REDACTED]"
-# Key shapes worth masking even when we do not hold the key: OpenAI/Anthropic `sk-...`, bearer tokens,
-# `x-api-key: ...` echoes, and AWS access key ids.
+# Key shapes worth masking even when we do not hold the key: OpenAI/Anthropic `sk-...`, our own API keys
+# `sbk_<id>_<secret>` (a client that pastes its key into a prompt or metadata), bearer tokens, `x-api-key: ...`
+# echoes, and AWS access key ids.
 _PATTERNS = re.compile(
-    r"(?:sk-[A-Za-z0-9_\-*]{6,}|(?i:bearer|basic)\s+[A-Za-z0-9._\-~+/=*]+|(?i:x-api-key)\s*[:=]\s*[^\s\"',]+"
-    r"|AKIA[0-9A-Z]{16})"
+    r"(?:sk-[A-Za-z0-9_\-*]{6,}|sbk_[a-z0-9]{4,}_[A-Za-z0-9_\-]{4,}|(?i:bearer|basic)\s+[A-Za-z0-9._\-~+/=*]+"
+    r"|(?i:x-api-key)\s*[:=]\s*[^\s\"',]+|AKIA[0-9A-Z]{16})"
 )
 _MIN_SECRET_LENGTH = 6
 _secrets: set[str] = set()

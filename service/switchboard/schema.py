@@ -10,6 +10,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -27,6 +28,30 @@ TOOL_NAME = r"^[a-zA-Z0-9_\-]{1,64}$"
 
 
 NonBlank = Annotated[str, StringConstraints(min_length=1), Field(pattern=r"\S")]
+
+# Request metadata is logged and traced whole, so it is bounded (OpenAI's own limits: 16 pairs, keys of 64
+# characters, values of 512), and 4 KiB in all.
+METADATA_KEYS, METADATA_KEY_CHARS, METADATA_VALUE_CHARS, METADATA_BYTES = 16, 64, 512, 4096
+
+
+def bounded_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`metadata` within its bounds, or a ValueError naming the key at fault."""
+    if value is None:
+        return None
+    if len(value) > METADATA_KEYS:
+        raise ValueError(f"at most {METADATA_KEYS} keys (it has {len(value)})")
+    for key, item in value.items():
+        if len(key) > METADATA_KEY_CHARS:
+            raise ValueError(f"keys of at most {METADATA_KEY_CHARS} characters ('{key[:20]}...')")
+        if isinstance(item, str) and len(item) > METADATA_VALUE_CHARS:
+            raise ValueError(f"{key}: at most {METADATA_VALUE_CHARS} characters (it has {len(item)})")
+    size = len(json.dumps(value))
+    if size > METADATA_BYTES:
+        raise ValueError(f"at most {METADATA_BYTES} bytes of JSON in all (it has {size})")
+    return value
+
+
+Metadata = Annotated[dict[str, str | int | float | bool] | None, AfterValidator(bounded_metadata)]
 
 
 # -- the wire shape of messages (OpenAI's), shared by /complete, /v1/chat/completions and the library --------
@@ -257,7 +282,7 @@ class CompleteRequest(_Wire):
     tool_choice: ToolChoiceIn | None = None
     response_format: ResponseFormatIn | None = None
     timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None
-    metadata: dict[str, str | int | float | bool] | None = None
+    metadata: Metadata = None
     stream: bool = False
     cache: bool | None = None  # false: this request neither reads nor writes the cache
 

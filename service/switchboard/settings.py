@@ -25,6 +25,7 @@ class Settings:
     job_visibility_s: float = 3600.0
     telemetry: bool = True  # SWITCHBOARD_TELEMETRY=off: no log line, metrics or spans (to measure their cost)
     prometheus_multiprocess: bool = False
+    workers: int = 1  # processes serving the port (`serve --workers`); this is one of them
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -39,6 +40,7 @@ class Settings:
             job_visibility_s=float(env.get("SWITCHBOARD_JOB_VISIBILITY_S") or 3600),
             telemetry=(env.get("SWITCHBOARD_TELEMETRY") or "on").lower() != "off",
             prometheus_multiprocess=bool(env.get("PROMETHEUS_MULTIPROC_DIR")),
+            workers=int(env.get("SWITCHBOARD_WORKER_COUNT") or 1),
         )
 
     @property

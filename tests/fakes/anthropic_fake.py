@@ -38,6 +38,15 @@ TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+def claude_version(model: str) -> tuple[tuple[int, int], str]:
+    """((major, minor), family) of a Claude model id: `claude-sonnet-4-6`, `claude-3-7-sonnet-20250219`,
+    `claude-haiku-4-5-20251001`, `claude-sonnet-4-20250514` (4.0); (0, 0) when it names no version."""
+    words = model.lower().split("-")
+    numbers = [int(word) for word in words if word.isdigit() and len(word) < 8]
+    family = next((word for word in words[1:] if word.isalpha() and word != "preview"), "")
+    return ((numbers[0], numbers[1] if len(numbers) > 1 else 0) if numbers else (0, 0)), family
+
+
 def new_tool_use_id() -> str:
     number = uuid.uuid4().int
     digits = []
@@ -169,6 +178,44 @@ class AnthropicFake(FakeProvider):
                 return self.bad_request("temperature: Input should be less than or equal to 1")
             if temperature < 0:
                 return self.bad_request("temperature: Input should be greater than or equal to 0")
+        return self._check_model_rules(body)
+
+    def _check_model_rules(self, body: dict[str, Any]) -> Reply | None:
+        """What each Claude generation refuses (PROTOCOLS-TOOLS.md §6; the extended-thinking, adaptive-thinking
+        and effort docs): sampling on 4.7 and later, temperature with top_p from 4.1, a thinking form the model
+        lacks, a budget outside [1024, max_tokens), sampling with thinking, an effort level it lacks."""
+        version, family = claude_version(str(body.get("model", "")))
+        adaptive_only = version >= (4, 7) or family in ("mythos", "fable")
+        sampling = [name for name in ("temperature", "top_p", "top_k") if body.get(name) is not None]
+        if adaptive_only and sampling:
+            return self.bad_request(f"`{sampling[0]}` is deprecated for this model.")
+        if version >= (4, 1) and "temperature" in sampling and "top_p" in sampling:
+            return self.bad_request("`temperature` and `top_p` cannot both be specified for this model. Please use "
+                                    "only one.")
+        thinking = body.get("thinking") or {}
+        kind = thinking.get("type")
+        if kind == "enabled":
+            if adaptive_only:
+                return self.bad_request('"thinking.type.enabled" is not supported for this model. Use '
+                                        '"thinking.type.adaptive" and "output_config.effort" to control thinking '
+                                        "behavior.")
+            budget = thinking.get("budget_tokens")
+            if not isinstance(budget, int) or budget < 1024:
+                return self.bad_request("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+            if budget >= body.get("max_tokens", 0):
+                return self.bad_request("`max_tokens` must be greater than `thinking.budget_tokens`.")
+        elif kind == "adaptive" and version < (4, 6) and family not in ("mythos", "fable"):
+            return self.bad_request('"thinking.type.adaptive" is not supported for this model.')
+        if kind in ("enabled", "adaptive") and (body.get("temperature") not in (None, 1) or
+                                                body.get("top_k") is not None):
+            return self.bad_request("`temperature` may only be set to 1 when thinking is enabled or in adaptive mode.")
+        effort = (body.get("output_config") or {}).get("effort")
+        if effort is not None:
+            levels = ("low", "medium", "high", "xhigh", "max") if adaptive_only else \
+                ("low", "medium", "high", "max") if version >= (4, 6) else \
+                ("low", "medium", "high") if family == "opus" and version >= (4, 5) else ()
+            if effort not in levels:
+                return self.bad_request(f"output_config.effort: '{effort}' is not supported for this model.")
         return None
 
     def _check_system(self, system: Any) -> Reply | None:

@@ -217,6 +217,16 @@ class CohereFake(FakeProvider):
                 return self.bad_request(f"tools[{k}].function.name is required")
             if not isinstance(function.get("parameters"), dict):
                 return self.bad_request(f"tools[{k}].function.parameters is required")
+            if body.get("strict_tools") and not function["parameters"].get("required"):
+                return self.bad_request(f"tools[{k}]: with strict_tools, a tool needs at least one required "
+                                        "parameter")
+        thinking = body.get("thinking")
+        if thinking is not None:
+            if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
+                return self.bad_request("thinking.type must be one of 'enabled', 'disabled'")
+            budget = thinking.get("token_budget")
+            if budget is not None and (not isinstance(budget, int) or budget < 1):
+                return self.bad_request("thinking.token_budget must be a positive integer")
         return self._check_messages(body["messages"])
 
     def _check_messages(self, messages: Any) -> Reply | None:

@@ -14,6 +14,8 @@ the faults, chaos mode and the protocol-neutral pieces (logprobs, embedding vect
   `fake.rejected`. Faults (a scripted non-200, hang, drop, malformed body, chaos) are served before any
   check, as a real API's front door would.
 - `chaos(rate, seed, faults)` swaps a random share of replies for faults, counted in `injected`.
+- `refuse()` takes the endpoint down at the connection level (the listening socket closed, open connections
+  aborted: new connections are refused, as from a dead host); `accept()` listens again on the same port.
 """
 
 from __future__ import annotations
@@ -252,6 +254,8 @@ class FakeProvider:
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self.refusing = False
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -268,6 +272,8 @@ class FakeProvider:
         self.script.extend(replies)
 
     def reset(self) -> None:
+        if self.refusing:
+            self.accept()
         self._chaos = None
         self.script.clear()
         self.received.clear()
@@ -387,10 +393,35 @@ class FakeProvider:
             app.router.add_post(self.embed_path, self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1, handler_cancellation=True)
         self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
-        self._loop.run_until_complete(site.start())
+        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
+        self._loop.run_until_complete(self._site.start())
         self._started.set()
         self._loop.run_forever()
+
+    def refuse(self) -> None:
+        """Connections refused from now on: stop listening and abort every open connection (a kept-alive
+        connection of the gateway's pool breaks at its next use, before any response byte)."""
+
+        async def down() -> None:
+            assert self._runner is not None and self._site is not None
+            await self._site.stop()
+            for handler in list(self._runner.server.connections if self._runner.server else []):
+                if handler.transport is not None:
+                    handler.transport.abort()
+
+        asyncio.run_coroutine_threadsafe(down(), self._loop).result(10)
+        self.refusing = True
+
+    def accept(self) -> None:
+        """Listen again, on the same port."""
+
+        async def up() -> None:
+            assert self._runner is not None
+            self._site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
+            await self._site.start()
+
+        asyncio.run_coroutine_threadsafe(up(), self._loop).result(10)
+        self.refusing = False
 
     def close(self) -> None:
         async def stop() -> None:
@@ -438,6 +469,7 @@ class FakeProvider:
         embed = request.path == self.embed_path
         reply = self._next_reply(request, embed, body)
         try:
+            # The sleeps in this method are the scripted behaviour (latency, hangs, stalls), not waiting.
             if reply.delay_s:
                 await asyncio.sleep(reply.delay_s)
             if reply.hang:
@@ -479,12 +511,17 @@ class FakeProvider:
             await response.write(data)
         for index in range(len(content) + 1):
             if reply.cut_after == index:
-                assert request.transport is not None
-                await asyncio.sleep(0.05)  # let what was written reach the socket: abort() drops the buffer
-                request.transport.abort()
+                transport = request.transport
+                assert transport is not None
+                # Let what was written reach the socket first: abort() drops whatever is still buffered.
+                for _ in range(200):
+                    if not transport.get_write_buffer_size():
+                        break
+                    await asyncio.sleep(0.005)
+                transport.abort()
                 return response
             if reply.stall_after == index:
-                await asyncio.sleep(reply.stall_s)
+                await asyncio.sleep(reply.stall_s)  # scripted: a stream that stalls
             if reply.malformed_after == index:
                 await response.write(b"data: {this is not json\n\n")
             if reply.error_after == index:
@@ -495,7 +532,7 @@ class FakeProvider:
             if index == len(content):
                 break
             if reply.chunk_delay_s:
-                await asyncio.sleep(reply.chunk_delay_s)
+                await asyncio.sleep(reply.chunk_delay_s)  # scripted: a slow stream
             await response.write(content[index])
         for data in ending:
             await response.write(data)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import hashlib
 import runpy
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,13 +12,24 @@ from typing import Any
 import pulumi
 import yaml
 
+from tests.infra import pulumi_project
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "switchboard"
-ACCOUNT = "123456789012"
+ACCOUNT = "210987654321"
 K8S_PREFIX = "kubernetes:"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
-# Recognisable stand-ins for the `secure:` values: the tests search outputs for them.
+# Recognisable stand-ins for the secrets an operator sets: the tests search outputs for them.
 TEST_SECRET = "test-secret-value-{}"
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # Pulumi's marker for a secret value on the wire
+SECRETS = ("openaiApiKey", "anthropicApiKey", "cohereApiKey", "hfToken")
+# What docs/deploy.md tells the operator to set before the first preview (test values: the digests are made up).
+OPERATOR_SETTINGS = {
+    "switchboard:apiAllowedCidrs": ["34.201.10.20/32"],
+    "switchboard:routerImage": "ghcr.io/example-org/switchboard:0.1.0@sha256:"
+                               + hashlib.sha256(b"router image").hexdigest(),
+    "switchboard:vllmImage": "vllm/vllm-openai:v0.33.0@sha256:" + hashlib.sha256(b"vllm image").hexdigest(),
+}
 
 
 # us-east-1 as one account sees it (zone names are shuffled per account; IDs are not). use1-az3 takes no EKS.
@@ -34,6 +45,7 @@ class Registration:
     urn: str
     dependencies: list[str]
     custom_timeouts: dict[str, str]
+    parent: str
 
 
 class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
@@ -48,7 +60,8 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
         timeouts = request.customTimeouts
         self.registrations[f"{request.type}::{request.name}"] = Registration(
             urn=response.urn, dependencies=list(request.dependencies),
-            custom_timeouts={k: v for k, v in (("create", timeouts.create), ("update", timeouts.update)) if v})
+            custom_timeouts={k: v for k, v in (("create", timeouts.create), ("update", timeouts.update)) if v},
+            parent=request.parent)
         return response
 
 
@@ -62,7 +75,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(args)
         state = dict(args.inputs)
-        name = args.inputs.get("name") or args.name
+        # A name_prefix gets a generated suffix, as the provider does.
+        name = args.inputs.get("name") or (args.inputs["namePrefix"] + "20261206000000000000000001"
+                                            if args.inputs.get("namePrefix") else args.name)
         if args.typ == "aws:secretsmanager/secret:Secret":
             state["arn"] = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{name}-AbCdEf"
         elif args.typ in ("aws:iam/role:Role", "aws:iam/policy:Policy"):
@@ -83,8 +98,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["name"] = name
         elif args.typ == "aws:elasticache/replicationGroup:ReplicationGroup":
             state["primaryEndpointAddress"] = "master.switchboard.abc123.use1.cache.amazonaws.com"
+        elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
+            state["arn"] = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{name}"
         elif args.typ == "random:index/randomPassword:RandomPassword":
             state["result"] = f"generated-{args.name}"
+        elif args.typ == "random:index/randomId:RandomId":
+            state["hex"] = f"{args.inputs.get('prefix', '')}0a1b2c3d"
         elif args.typ == "kubernetes:core/v1:Service" and args.inputs.get("spec", {}).get("type") == "LoadBalancer":
             state["status"] = {"loadBalancer": {"ingress": [{"hostname": "switchboard-123.elb.amazonaws.com"}]}}
         return f"{args.name}-id", state
@@ -95,6 +114,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
             excluded = set(args.args.get("excludeZoneIds") or ())
             zones = {name: zone_id for name, zone_id in ZONES.items() if zone_id not in excluded}
             return {"names": list(zones), "zoneIds": list(zones.values()), "id": "us-east-1"}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDAEXAMPLE",
+                    "id": ACCOUNT}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws",
+                    "id": "aws"}
         if args.token == "aws:ec2/getVpc:getVpc":
             return {"id": "vpc-0abc", "cidrBlock": "10.0.0.0/16"}
         if args.token == "aws:ec2/getSubnets:getSubnets":
@@ -122,21 +147,53 @@ class Deployment:
         return self.registration(resource).urn
 
     def depends_on(self, resource: pulumi.runtime.MockResourceArgs, other: pulumi.runtime.MockResourceArgs) -> bool:
-        """Whether `resource` waits for `other` (directly, through its parents' options, or transitively)."""
+        """Whether `resource` waits for `other`: directly, through its provider, or transitively."""
         by_urn = {self.urn(r): r for r in self.resources}
-        seen, todo = set(), list(self.registration(resource).dependencies)
+        seen, todo = set(), self._waits_for(resource)
         while todo:
             urn = todo.pop()
             if urn == self.urn(other):
                 return True
             if urn not in seen and urn in by_urn:
                 seen.add(urn)
-                todo.extend(self.registration(by_urn[urn]).dependencies)
+                todo.extend(self._waits_for(by_urn[urn]))
         return False
 
+    def _waits_for(self, resource: pulumi.runtime.MockResourceArgs) -> list[str]:
+        """Its dependencies, and its provider (made before it, deleted after it)."""
+        provider = (resource.provider or "").rsplit("::", 1)[0]
+        return [*self.registration(resource).dependencies, *([provider] if provider else [])]
+
+    def by_urn(self) -> dict[str, pulumi.runtime.MockResourceArgs]:
+        return {self.urn(r): r for r in self.resources}
+
+    def descendants(self, component: pulumi.runtime.MockResourceArgs) -> list[pulumi.runtime.MockResourceArgs]:
+        """The custom resources under a component, at any depth."""
+        found, by_urn, root = [], self.by_urn(), self.urn(component)
+        for resource in self.resources:
+            parent = self.registration(resource).parent
+            while parent and parent != root:
+                parent = self.registration(by_urn[parent]).parent if parent in by_urn else ""
+            if parent == root and resource.custom:
+                found.append(resource)
+        return found
+
+    def parent_of(self, resource: pulumi.runtime.MockResourceArgs) -> pulumi.runtime.MockResourceArgs | None:
+        return self.by_urn().get(self.registration(resource).parent)
+
+    def dependents(self, resource: pulumi.runtime.MockResourceArgs) -> list[pulumi.runtime.MockResourceArgs]:
+        """What waits for `resource` directly (and so, on destroy, is deleted before it)."""
+        urn = self.urn(resource)
+        return [r for r in self.resources if urn in self.registration(r).dependencies]
+
     def helm_releases(self) -> dict[str, dict[str, Any]]:
-        """Each Helm release's inputs, by chart name (the last part of an OCI reference)."""
-        return {r.inputs["chart"].rsplit("/", 1)[-1]: r.inputs for r in self.of_type(HELM_RELEASE)}
+        """Each Helm release's inputs, by release name."""
+        return {r.inputs["name"]: r.inputs for r in self.of_type(HELM_RELEASE)}
+
+    @staticmethod
+    def chart(release: dict[str, Any]) -> str:
+        """A release's chart name (the last part of an OCI reference)."""
+        return release["chart"].rsplit("/", 1)[-1]
 
     def k8s(self, kind: str, name: str | None = None) -> list[dict[str, Any]]:
         objects = [o for o in self.k8s_objects() if o["kind"] == kind]
@@ -150,9 +207,16 @@ class Deployment:
                 continue
             manifest = _ints(dict(resource.inputs))  # includes apiVersion and kind, as the SDK sends them
             if "stringData" in manifest:  # secrets never leave the test as manifests
-                manifest["stringData"] = {k: "redacted" for k in manifest["stringData"]}
+                manifest["stringData"] = {k: "redacted" for k in unwrap(manifest["stringData"])}
             objects.append(manifest)
         return objects
+
+
+def unwrap(value: Any) -> Any:
+    """A value the SDK sent as a secret, without its wrapper."""
+    if isinstance(value, dict) and SECRET_SIGNATURE in value:
+        return value["value"]
+    return value
 
 
 def _ints(value: Any) -> Any:
@@ -166,33 +230,41 @@ def _ints(value: Any) -> Any:
     return value
 
 
-def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> tuple[dict[str, str], list[str]]:
-    """A stack file's config as Pulumi hands it to a program; `secure:` values become test stand-ins."""
-    data = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-    data.update(overrides or {})
-    config, secret_keys = {}, []
-    for key, value in data.items():
-        if value is None:
-            continue
-        if isinstance(value, dict) and "secure" in value:
-            value = TEST_SECRET.format(key.split(":", 1)[1])
-            secret_keys.append(key)
-        config[key] = value if isinstance(value, str) else json.dumps(value)
-    return config, secret_keys
+def stack_file(stack: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
 
 
-def configure(stack: str, overrides: dict[str, Any] | None = None) -> tuple[RecordingMocks, RecordingMonitor]:
+def stack_config(stack: str, overrides: dict[str, Any] | None = None,
+                 secrets: dict[str, str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """The config the Pulumi CLI hands the program: the stack file with what the operator sets (and `overrides`; a
+    None removes a key), `Pulumi.yaml`'s declarations applied, and the operator's secrets (decrypted, and marked
+    secret, as the CLI passes them)."""
+    data = stack_file(stack)
+    settings = {**data.get("config", {}), **OPERATOR_SETTINGS, **(overrides or {})}
+    data["config"] = {key: value for key, value in settings.items() if value is not None}
+    project = pulumi_project.load_project(ROOT / "Pulumi.yaml")
+    config = pulumi_project.apply(project, stack, data)
+    if secrets is None:
+        secrets = {f"{PROJECT}:{key}": TEST_SECRET.format(key) for key in SECRETS}
+    return {**config, **secrets}, sorted(secrets)
+
+
+def configure(stack: str, overrides: dict[str, Any] | None = None,
+              secrets: dict[str, str] | None = None) -> tuple[RecordingMocks, RecordingMonitor]:
     asyncio.set_event_loop(asyncio.new_event_loop())
+    # A fresh root stack on the new loop (set_mocks keeps one left by a run that stopped at a config error).
+    pulumi.runtime.settings.ROOT.set(None)
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(*stack_config(stack, overrides))
+    pulumi.runtime.set_all_config(*stack_config(stack, overrides, secrets))
     return mocks, monitor
 
 
-def deploy(stack: str, overrides: dict[str, Any] | None = None) -> Deployment:
+def deploy(stack: str, overrides: dict[str, Any] | None = None,
+           secrets: dict[str, str] | None = None) -> Deployment:
     """`pulumi up` of the real program, against mocks instead of AWS."""
-    mocks, monitor = configure(stack, overrides)
+    mocks, monitor = configure(stack, overrides, secrets)
     exported: dict[str, Any] = {}
     values: dict[str, Any] = {}
     secret: set[str] = set()

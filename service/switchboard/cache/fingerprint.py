@@ -17,7 +17,8 @@ from switchboard.core.plan import Plan
 from switchboard.core.request import ImagePart, Message, Request
 
 ANSWER_PARAMS = ("max_tokens", "temperature", "top_p", "stop", "seed", "n", "logprobs", "top_logprobs",
-                 "frequency_penalty", "presence_penalty", "logit_bias", "reasoning_effort", "parallel_tool_calls")
+                 "frequency_penalty", "presence_penalty", "logit_bias", "reasoning_effort", "reasoning_budget",
+                 "parallel_tool_calls")
 
 
 @dataclass(frozen=True, slots=True)

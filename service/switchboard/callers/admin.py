@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from switchboard.callers.keys import KeyRecord, digest, mint, parse_duration
 from switchboard.callers.store import KeyStore
 from switchboard.config import GatewayConfig
+from switchboard.core.caller import ADMIN_TENANT
 
 
 class KeySpec(BaseModel):
@@ -22,6 +23,7 @@ class KeySpec(BaseModel):
     rpm: Annotated[int, Field(ge=1)] | None = None
     tpm: Annotated[int, Field(ge=1)] | None = None
     budget_usd_day: Annotated[float, Field(gt=0)] | None = None
+    max_in_flight: Annotated[int, Field(ge=1)] | None = None
     models: list[Annotated[str, Field(pattern=r"^[^/\s]+/[^/\s]+$")]] | None = None
     expires: str | None = None  # a duration from now: 30d, 12h, 2w
 
@@ -34,7 +36,10 @@ class KeySpec(BaseModel):
 
 
 def check_spec(spec: KeySpec, config: GatewayConfig) -> None:
-    """Tiers and models must be ones the config knows; a ValueError naming the field otherwise."""
+    """Tiers and models must be ones the config knows, and the tenant not the admin key's; a ValueError naming the
+    field otherwise."""
+    if spec.tenant == ADMIN_TENANT:
+        raise ValueError(f"tenant: '{ADMIN_TENANT}' is reserved for the admin key's own requests")
     if config.tiers and spec.tier not in config.tiers:
         raise ValueError(f"tier: unknown tier '{spec.tier}' (known: {', '.join(config.tiers)})")
     known = {f"{p}/{m}" for p, provider in config.providers.items() for m in provider.models}
@@ -48,7 +53,7 @@ async def create_key(store: KeyStore, pepper: bytes, spec: KeySpec) -> tuple[Key
     key_id, secret, key = mint()
     record = KeyRecord(
         id=key_id, hash=digest(pepper, secret), tenant=spec.tenant, tier=spec.tier, rpm=spec.rpm, tpm=spec.tpm,
-        budget_usd_day=spec.budget_usd_day, models=spec.models,
+        budget_usd_day=spec.budget_usd_day, max_in_flight=spec.max_in_flight, models=spec.models,
         expires_at=time.time() + parse_duration(spec.expires) if spec.expires else None,
     )
     await store.put(record)

@@ -13,15 +13,17 @@ import time
 from collections.abc import Mapping
 
 from switchboard.callers.keys import KeyRecord, digest, pepper, split
+from switchboard.callers.request_ids import RequestIds
 from switchboard.callers.store import KeyStore, StoreUnavailable
-from switchboard.config import GatewayConfig
-from switchboard.core.caller import ANONYMOUS, Caller
+from switchboard.config import ConfigError, GatewayConfig
+from switchboard.core.caller import ADMIN_TENANT, ANONYMOUS, Caller
 from switchboard.core.errors import GatewayError
 from switchboard.logs import log
 from switchboard.redact import register_secret
 from switchboard.settings import Settings
 
 FRESH_S = 1.0  # a cached record younger than this is not read again
+MIN_ADMIN_KEY = 32  # characters: the admin key guards every provider key and mints every API key
 STALE_S = 60.0  # ... and one younger than this still answers while the store is unreachable
 
 
@@ -38,15 +40,21 @@ class Authenticator:
         self._pepper: bytes | None = None
         self.required = settings.auth
         self.anonymous = Caller(None, None, config.callers.anonymous_tier)
-        self.admin = Caller("admin", "admin", config.callers.admin_tier, admin=True)
+        admin_limits = config.callers.admin_limits
+        self.admin = Caller("admin", ADMIN_TENANT, config.callers.admin_tier, limits=admin_limits, admin=True,
+                            max_in_flight=admin_limits.max_in_flight)
+        self._tiers = config.tiers
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
+        self.ids = RequestIds()  # our request ids, tagged with the tenant they were made for
         if settings.admin_key:
             self.use_admin_key(settings.admin_key)
 
     def use_admin_key(self, key: str) -> None:
+        check_admin_key(key)
         register_secret(key)
         self._admin_key = key
         self._pepper = pepper(key)
+        self.ids = RequestIds(self._pepper)
 
     @property
     def pepper(self) -> bytes | None:
@@ -71,7 +79,25 @@ class Authenticator:
         status = record.status()
         if status != "active":
             raise Unauthorized(f"API key {key_id} is {status}")
-        return Caller(key_id, record.tenant, record.tier, frozenset(record.models or ()), record.limits)
+        return self.caller(record)
+
+    def caller(self, record: KeyRecord) -> Caller:
+        """The caller a key record names: its limits, and the models it may use (its own, within its tier's)."""
+        tier = self._tiers.get(record.tier)
+        allowed: frozenset[str] | None = frozenset(record.models) if record.models is not None else None
+        if tier is not None and tier.models is not None:
+            allowed = frozenset(tier.models) if allowed is None else allowed & frozenset(tier.models)
+        cap = record.max_in_flight or (tier.max_in_flight if tier is not None else None)
+        return Caller(record.id, record.tenant, record.tier, frozenset(record.models or ()), record.limits,
+                      allowed=allowed, max_in_flight=cap)
+
+    async def caller_of(self, key_id: str) -> Caller:
+        """The caller of a key by its id (a durable job runs as the key that submitted it): `Unauthorized`
+        when the key is gone, revoked or expired."""
+        record = await self._record(key_id)
+        if record is None or record.status() != "active":
+            raise Unauthorized(f"API key {key_id} is {record.status() if record else 'unknown'}")
+        return self.caller(record)
 
     async def _record(self, key_id: str) -> KeyRecord | None:
         now = time.monotonic()
@@ -94,6 +120,13 @@ class Authenticator:
     def forget(self, key_id: str) -> None:
         """This replica revoked it: do not wait for the cache to notice."""
         self._cache.pop(key_id, None)
+
+
+def check_admin_key(key: str) -> None:
+    """A `ConfigError` (the process refuses to start) for an admin key too short to guard what it guards."""
+    if len(key) < MIN_ADMIN_KEY:
+        raise ConfigError(f"SWITCHBOARD_ADMIN_KEY: at least {MIN_ADMIN_KEY} characters (it has {len(key)}); "
+                         "make one with `openssl rand -hex 24`")
 
 
 def _presented(headers: Mapping[str, str]) -> str | None:

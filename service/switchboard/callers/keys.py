@@ -53,14 +53,15 @@ class KeyRecord:
     rpm: int | None = None
     tpm: int | None = None
     budget_usd_day: float | None = None
-    models: list[str] | None = None  # provider/model it may pin
+    max_in_flight: int | None = None
+    models: list[str] | None = None  # provider/model it may use (and pin); None: any its tier allows, no pins
     created_at: float = field(default_factory=time.time)
     expires_at: float | None = None
     revoked_at: float | None = None
 
     @property
     def limits(self) -> Limits:
-        return Limits(rpm=self.rpm, tpm=self.tpm, budget_usd_day=self.budget_usd_day)
+        return Limits(rpm=self.rpm, tpm=self.tpm, budget_usd_day=self.budget_usd_day, max_in_flight=self.max_in_flight)
 
     def status(self, now: float | None = None) -> str:
         now = time.time() if now is None else now

@@ -1,10 +1,16 @@
 """Rate limits and budgets per key (and per tenant across its keys), reserved before the call and settled after.
 
-- Requests per minute: a sliding window of the last 60 s (exact: 100 concurrent requests against a limit of
-  10 let exactly 10 through, whichever replica they reach).
+- Requests per minute: a sliding window of the last 60 s, counted under the gateway's own request ids (never
+  the client's `x-request-id`), exact: 100 concurrent requests against a limit of 10 let exactly 10 through,
+  whichever replica they reach.
 - Tokens per minute: a bucket of `tpm` tokens refilled continuously; a request reserves its `max_tokens` plus
-  its estimated input, and settles with the usage the provider reported (the difference goes back).
-- USD per day (UTC): a request reserves the most it can cost on its chain, and settles with its real cost.
+  an upper bound of its input (`Request.input_token_bound`), and settles with the usage the provider reported
+  (the difference goes back).
+- USD per day (UTC): a request reserves the most it can cost on its chain (those same upper bounds at the
+  dearest target's prices), and settles with its real cost. So concurrent requests never spend past the
+  budget together; only what no bound covers can (see README, "Limits and budgets").
+- A request that alone needs more than a whole `tpm` or the whole daily budget is refused at once (429
+  `request_too_large`): no wait would let it through.
 
 With Redis every check is one Lua script (atomic across the key and its tenant); without Redis the same rules
 run in process memory. If Redis is unreachable, `limits.on_redis_error` decides: `open` serves without limits
@@ -67,7 +73,10 @@ for i = 0, scopes - 1 do
     local have = tonumber(state[1] or tpm)
     local since = now - tonumber(state[2] or now)
     have = math.min(tpm, have + since * tpm / 60)
-    local need = math.min(tokens, tpm)
+    local need = tokens
+    if need > tpm then
+      return {0, 'too_large_tokens', i, 0}
+    end
     if have < need then
       return {0, 'rate_limited_tokens', i, math.ceil((need - have) / (tpm / 60) * 1000)}
     end
@@ -78,6 +87,9 @@ for i = 0, scopes - 1 do
     end
   end
   if budget > 0 then
+    if cost > budget then
+      return {0, 'too_large_budget', i, 0}
+    end
     local spent = tonumber(redis.call('GET', usd) or '0')
     if spent + cost > budget then
       return {0, 'budget_exceeded', i, tonumber(ARGV[6]) * 1000}
@@ -164,9 +176,18 @@ def duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def refused(code: str, scope: Scope, retry_s: float) -> GatewayError:
+def refused(code: str, scope: Scope, retry_s: float, tokens: int = 0, cost_usd: float = 0.0) -> GatewayError:
     retry = max(1, math.ceil(retry_s))
     who = scope.name.replace(":", " ", 1)
+    if code == "too_large_tokens":
+        return GatewayError(429, "request_too_large", f"{who}: this request may need {tokens} tokens (its input "
+                            f"at most, plus max_tokens), more than its whole limit of {scope.limits.tpm} tokens per "
+                            "minute; lower max_tokens or shorten the input", field="max_tokens",
+                            headers=_limit_headers(scope, 0))
+    if code == "too_large_budget":
+        return GatewayError(429, "request_too_large", f"{who}: this request may cost up to ${cost_usd:.6f}, more "
+                            f"than its whole daily budget of ${scope.limits.budget_usd_day:g}; lower max_tokens "
+                            "or shorten the input", field="max_tokens")
     if code == "budget_exceeded":
         resets = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + retry_s))
         return GatewayError(429, "budget_exceeded", f"{who}: today's budget of ${scope.limits.budget_usd_day:g} is "
@@ -174,23 +195,45 @@ def refused(code: str, scope: Scope, retry_s: float) -> GatewayError:
                             headers={"retry-after": str(retry), "x-switchboard-budget-reset": resets})
     what = f"{scope.limits.tpm} tokens" if code == "rate_limited_tokens" else f"{scope.limits.rpm} requests"
     return GatewayError(429, "rate_limited", f"{who}: over its limit of {what} per minute; retry in {retry}s",
-                        headers={"retry-after": str(retry)})
+                        headers={"retry-after": str(retry), **_limit_headers(scope, retry_s, code)})
+
+
+def _limit_headers(scope: Scope, retry_s: float, code: str = "") -> dict[str, str]:
+    """OpenAI's `x-ratelimit-*` headers on a refusal too, so clients back off the way they know."""
+    headers: dict[str, str] = {}
+    limits = scope.limits
+    if limits.rpm:
+        headers["x-ratelimit-limit-requests"] = str(limits.rpm)
+        if code == "rate_limited":
+            headers["x-ratelimit-remaining-requests"] = "0"
+            headers["x-ratelimit-reset-requests"] = duration(retry_s)
+    if limits.tpm:
+        headers["x-ratelimit-limit-tokens"] = str(limits.tpm)
+        if code == "rate_limited_tokens":
+            headers["x-ratelimit-remaining-tokens"] = "0"
+            headers["x-ratelimit-reset-tokens"] = duration(retry_s)
+    return headers
 
 
 class _Limiter:
     def __init__(self, config: GatewayConfig) -> None:
         self._tenants = config.limits.tenants
         self._closed = config.limits.on_redis_error == "closed"
+        admin = config.callers.admin_limits
+        self._admin_limited = bool(admin.rpm or admin.tpm or admin.budget_usd_day)
 
-    @staticmethod
-    def applies(ctx: RequestContext) -> bool:
-        """Only requests made with an API key (not the admin key) have limits and usage."""
-        return ctx.caller.key_id is not None and not ctx.caller.admin
+    def applies(self, ctx: RequestContext) -> bool:
+        """Requests made with an API key have limits and usage; the admin key's, when `callers.admin_limits`
+        sets any."""
+        caller = ctx.caller
+        return caller.key_id is not None and (not caller.admin or self._admin_limited)
 
     def scopes(self, ctx: RequestContext) -> list[Scope]:
         caller = ctx.caller
         scopes = []
-        if caller.key_id is not None and not caller.admin:
+        if caller.admin:
+            return [Scope("key:admin", caller.limits)] if self._admin_limited else []
+        if caller.key_id is not None:
             limits = caller.limits
             if limits.rpm or limits.tpm or limits.budget_usd_day:
                 scopes.append(Scope(f"key:{caller.key_id}", limits))
@@ -213,6 +256,11 @@ class _Limiter:
             ctx.headers["x-ratelimit-limit-tokens"] = str(limits.tpm)
             ctx.headers["x-ratelimit-remaining-tokens"] = str(max(int(remaining_tokens), 0))
             ctx.headers["x-ratelimit-reset-tokens"] = duration(reset_tokens_s)
+
+    def held(self, ctx: RequestContext, tokens: int, cost_usd: float) -> Reservation | None:
+        """A reservation made earlier (by another process: a queued job's), to settle or give back now."""
+        scopes = self.scopes(ctx)
+        return Reservation(scopes, tokens, cost_usd, ctx.caller.key_id) if scopes else None
 
     def unreachable(self, ctx: RequestContext, error: Exception) -> None:
         log.warning("limits_unreachable", error=type(error).__name__, on_redis_error="closed" if self._closed else "open")
@@ -246,7 +294,7 @@ class RedisLimiter(_Limiter):
             return Reservation(scopes, tokens, max_cost_usd, ctx.caller.key_id, enforced=False)
         if int(result[0]) == 0:
             code = result[1].decode() if isinstance(result[1], bytes) else str(result[1])
-            raise refused(code, scopes[int(result[2])], int(result[3]) / 1000)
+            raise refused(code, scopes[int(result[2])], int(result[3]) / 1000, tokens, max_cost_usd)
         self.headers(ctx, scopes[0], int(result[1]), int(result[2]) / 1000, int(result[3]), int(result[4]) / 1000)
         return Reservation(scopes, tokens, max_cost_usd, ctx.caller.key_id)
 
@@ -305,11 +353,15 @@ class MemoryLimiter(_Limiter):
             if limits.tpm:
                 rate = limits.tpm / WINDOW_S
                 have = limits.tpm if state.tokens is None else min(limits.tpm, state.tokens + (now - state.tokens_at) * rate)
-                need = min(tokens, limits.tpm)
+                need = tokens
+                if need > limits.tpm:
+                    raise refused("too_large_tokens", scope, 0, tokens)
                 if have < need:
                     raise refused("rate_limited_tokens", scope, (need - have) / rate)
                 after = have - need
                 tokens_left, tokens_reset = after, (limits.tpm - after) / rate
+            if limits.budget_usd_day and max_cost_usd > limits.budget_usd_day:
+                raise refused("too_large_budget", scope, 0, tokens, max_cost_usd)
             if limits.budget_usd_day and state.usd.get(today, 0.0) + max_cost_usd > limits.budget_usd_day:
                 raise refused("budget_exceeded", scope, seconds_to_midnight(now))
             staged.append((state, after))

@@ -12,14 +12,20 @@ from typing import Annotated, Any
 
 import typer
 
-from switchboard.config import CONFIG_ENV, ConfigError
+# switchboard.config.CONFIG_ENV, written out: importing the config package (pydantic, yaml) here would cost
+# `--help` and `--version` half a second (tests/test_first_hour.py checks the two agree).
+CONFIG_ENV = "SWITCHBOARD_CONFIG"
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+# Plain help, without rich: rendering help through rich imports it (0.4 s) before printing a line.
+PLAIN = {"rich_markup_mode": None}
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, **PLAIN,
                   help="Switchboard: an LLM routing gateway.")
-pipeline_app = typer.Typer(no_args_is_help=True, help="List and run declared pipelines.")
-keys_app = typer.Typer(no_args_is_help=True, help="Mint, list, show and revoke API keys (Redis or a keys file).")
-cache_app = typer.Typer(no_args_is_help=True, help="The response cache in Redis: clear it, or show its size.")
-config_app = typer.Typer(no_args_is_help=True, help="The effective config.")
+pipeline_app = typer.Typer(no_args_is_help=True, **PLAIN, help="List and run declared pipelines.")
+keys_app = typer.Typer(no_args_is_help=True, **PLAIN,
+                       help="Mint, list, show and revoke API keys (Redis or a keys file).")
+cache_app = typer.Typer(no_args_is_help=True, **PLAIN,
+                        help="The response cache in Redis: clear it, or show its size.")
+config_app = typer.Typer(no_args_is_help=True, **PLAIN, help="The effective config.")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(keys_app, name="keys")
 app.add_typer(cache_app, name="cache")
@@ -50,7 +56,7 @@ def main(
 
 
 def load(config: Path | None) -> Any:
-    from switchboard.config import load_config
+    from switchboard.config import ConfigError, load_config
 
     try:
         return load_config(config)

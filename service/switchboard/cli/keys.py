@@ -46,6 +46,18 @@ def _pepper(settings: Any) -> bytes:
     return pepper(admin_key)
 
 
+def _times_in_iso(view: dict[str, Any]) -> dict[str, Any]:
+    """A key's times as ISO 8601 UTC (`2026-11-20T10:00:00Z`), not epoch seconds, for people to read."""
+    from datetime import UTC, datetime
+
+    def readable(name: str, value: Any) -> Any:
+        if name.endswith("_at") and isinstance(value, int | float):
+            return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return value
+
+    return {name: readable(name, value) for name, value in view.items()}
+
+
 async def _close(store: Any) -> None:
     client = getattr(store, "redis", None)
     if client is not None:
@@ -92,7 +104,7 @@ def keys_create(
 
     record, key = asyncio.run(create())
     if as_json:
-        typer.echo(orjson.dumps({**record.public(), "key": key}).decode())
+        typer.echo(orjson.dumps({**_times_in_iso(record.public()), "key": key}).decode())
         return
     typer.echo(f"key {record.id} for tenant {record.tenant} (tier {record.tier}):\n\n  {key}\n\n"
                "Shown once: only its hash is stored.")
@@ -109,6 +121,7 @@ def keys_list(keys_file: KeysFileOption = None) -> None:
         finally:
             await _close(store)
 
+    typer.echo(f"{'ID':<12}  {'TENANT':<16} {'TIER':<8} {'STATUS':<8} LIMITS")
     for record in asyncio.run(read()):
         view = record.public()
         limits = " ".join(f"{k}={view[k]}" for k in ("rpm", "tpm", "budget_usd_day") if view[k] is not None)
@@ -133,7 +146,7 @@ def keys_show(key_id: Annotated[str, typer.Argument(help="The key's id.")], keys
     shown = asyncio.run(read())
     if shown is None:
         raise fail(f"keys: no key '{key_id}'", 1)
-    typer.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
+    typer.echo(orjson.dumps(_times_in_iso(shown), option=orjson.OPT_INDENT_2).decode())
 
 
 @keys_app.command("revoke")

@@ -59,10 +59,17 @@ def pipeline_run(
         raise typer.Exit()
     if timeout_s is not None and not 0 < timeout_s <= min(3600, loaded.timeouts.max_request_s):
         raise fail(f"--timeout-s: must be above 0 and at most {min(3600, loaded.timeouts.max_request_s):g}")
+    from switchboard.pipelines.runner import resolve_inputs
+
     try:
         inputs = _inputs_from(ctx.args)
+        resolve_inputs(name, pipeline, inputs)  # a usage error (exit 2) here, not a failed run (exit 1)
     except ValueError as error:
         raise fail(str(error)) from None
+    except GatewayError as error:
+        option = f"--{(error.body.error.field or '').removeprefix('inputs.').replace('_', '-')}"
+        message = error.body.error.message.split(": ", 1)[-1]
+        raise fail(f"pipeline run {name}: {option}: {message}") from None
     progress = _Progress()
 
     async def run() -> Any:

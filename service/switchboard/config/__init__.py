@@ -49,7 +49,11 @@ __all__ = [
 
 
 class ConfigError(SwitchboardError):
-    """The config file is unusable; the message names the file and the field."""
+    """The config file is unusable; the message names the file and the field (`field`: the first one's path)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def default_config_data() -> dict[str, Any]:
@@ -70,15 +74,18 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     return merged
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError) -> tuple[str, str | None]:
+    """Every problem in one message, and the first one's field path."""
     lines = []
+    fields = []
     for item in error.errors():
         location = tuple(item["loc"])
         if location and location[0] in ROUTE_SECTIONS:
             location = tuple(part for part in location if part != "targets")  # a route is usually a bare list
         where, message = located(location, item["msg"])
         lines.append(f"{where}: {message}" if where else message)
-    return "; ".join(lines)
+        fields.append(where or None)
+    return "; ".join(lines), fields[0] if fields else None
 
 
 def parse_config(data: object, source: str = "<config>", *, defaults: bool = True) -> GatewayConfig:
@@ -89,7 +96,8 @@ def parse_config(data: object, source: str = "<config>", *, defaults: bool = Tru
     try:
         return GatewayConfig.model_validate(merged)
     except ValidationError as error:
-        raise ConfigError(f"{source}: {_describe(error)}") from None
+        message, field = _describe(error)
+        raise ConfigError(f"{source}: {message}", field) from None
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> GatewayConfig:

@@ -14,5 +14,6 @@ class LimitsConfig(Strict):
 
 
 class CallersConfig(Strict):
-    admin_tier: str = "paid"  # the admin key may also make requests, as this tier
+    admin_tier: str = "paid"  # the admin key may also make requests, as this tier, billed to tenant `admin`
+    admin_limits: Limits = Limits()  # ... within these limits (none by default)
     anonymous_tier: str | None = None  # the tier of requests when authentication is off

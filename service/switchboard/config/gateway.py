@@ -58,6 +58,16 @@ class GatewayConfig(Strict):
         for name in (self.callers.admin_tier, self.callers.anonymous_tier):
             if name is not None and self.tiers and name not in self.tiers:
                 raise ValueError(f"callers: tier '{name}' is not under tiers (known: {', '.join(self.tiers)})")
+        known = {f"{p}/{m}" for p, provider in self.providers.items() for m in provider.models}
+        for tier_name, tier in self.tiers.items():
+            for index, model in enumerate(tier.models or ()):
+                if model not in known:
+                    raise ValueError(f"tiers.{tier_name}.models[{index}]: unknown model '{model}' (provider/model)")
+        for name, pipeline in self.pipelines.items():
+            for index, tier_name in enumerate(pipeline.tiers or ()):
+                if tier_name not in self.tiers:
+                    raise ValueError(f"pipelines.{name}.tiers[{index}]: unknown tier '{tier_name}' "
+                                     f"(known: {', '.join(self.tiers) or 'none'})")
         return self
 
     def _check_chain(self, where: str, chain: list[TargetRef], embedding: bool) -> None:

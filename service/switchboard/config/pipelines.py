@@ -42,6 +42,7 @@ class PipelineConfig(Strict):
     inputs: dict[Name, PipelineInput] = {}
     steps: Annotated[list[PipelineStep], Field(min_length=1)]
     output: str | None = None  # the step whose text is the result; the last step by default
+    tiers: list[str] | None = None  # the tiers whose keys may run it (the admin key always may); None: every tier
 
     @model_validator(mode="after")
     def _templates_refer_to_known_things(self) -> PipelineConfig:

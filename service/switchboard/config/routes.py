@@ -36,6 +36,9 @@ class TierConfig(Strict):
     routes: dict[str, RouteConfig] = {}
     complexity: dict[Complexity, RouteConfig] = {}
     default_route: RouteConfig | None = None
+    # provider/model its callers' requests may reach (pins, routes, pipeline steps, embeddings); None: any.
+    models: list[Annotated[str, Field(pattern=r"^[^/\s]+/[^/\s]+$")]] | None = None
+    max_in_flight: Annotated[int, Field(ge=1)] | None = None  # per caller key, per replica (a key's own wins)
 
 
 class ClassifierConfig(Strict):

@@ -33,4 +33,5 @@ class TimeoutConfig(Strict):
 
 class ServerConfig(Strict):
     max_in_flight: Annotated[int, Field(ge=1)] = 512  # per worker process; beyond it: 503 overloaded
+    body_timeout_s: PositiveFloat = 5.0  # to send a request's whole body, once its head has arrived
     shutdown_grace_s: Annotated[float, Field(ge=0)] = 30.0  # SIGTERM: time for requests in flight to finish

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from switchboard.core.errors import GatewayError
+from switchboard.core.request import EmbeddingRequest, Request
 from switchboard.core.response import CompletionResponse, EmbeddingResponse
 
 
@@ -19,3 +20,4 @@ class Ended:
     cache: str | None = None  # hit | semantic-hit | miss | bypass; None: no cache
     first_token_s: float | None = None  # streamed: from the start to the first content token
     streamed_chars: int | None = None  # a stream cut short: the characters the client got
+    request: Request | EmbeddingRequest | None = None  # what was asked (None: a body that could not be read)

@@ -36,6 +36,7 @@ CODES: dict[str, str] = {
     "body_timeout": "the body did not arrive within its read deadline",
     "unauthorized": "no API key, or an unknown, revoked or expired one",
     "forbidden": "the key may not do this (an admin endpoint, a tier a pipeline does not allow)",
+    "csrf_refused": "a console call that changes state came without its CSRF token, or from another site",
     "not_found": "no such path",
     "method_not_allowed": "the path exists, with another method",
     "model_not_found": "no such model or embedding route",
@@ -45,6 +46,7 @@ CODES: dict[str, str] = {
     "unknown_job": "no such job (or not this tenant's)",
     "unknown_key": "no such API key",
     "unknown_request": "no such request (or not this tenant's)",
+    "unknown_response": "no such stored response (unknown, expired, or not this tenant's)",
     "idempotency_key_reused": "this Idempotency-Key was used for a different request",
     "idempotency_conflict": "the job this Idempotency-Key named has expired",
     "rate_limited": "over a requests- or tokens-per-minute limit; retry after Retry-After",
@@ -65,6 +67,7 @@ CODES: dict[str, str] = {
     "stream_interrupted": "the stream broke after its first token",
     "client_closed": "the client went away before the answer",
     "config_invalid": "a new config file was refused; the running config is unchanged",
+    "reload_unavailable": "this process has no config file to reload (it was given a config object)",
     "internal_error": "a bug: the log line has the traceback",
 }
 
@@ -147,11 +150,14 @@ def located(location: Sequence[int | str], message: str) -> tuple[str, str]:
 
 
 def invalid_request(error: ValidationError, prefix: str = "") -> GatewayError:
-    """The first validation problem, with the field it is about."""
+    """The first validation problem, with the field it is about: a 422, or a 400 for metadata over its bounds
+    (a size refusal, as OpenAI answers it)."""
     first = error.errors()[0]
     field, message = located(first["loc"], first["msg"])
     field = (prefix + field) if field else prefix.rstrip(".")
-    return GatewayError(422, "invalid_request", f"{field}: {message}" if field else message, field=field or None)
+    over_bounds = first["type"] == "value_error" and field.split(".", 1)[0].split("[", 1)[0] == "metadata"
+    status = 400 if over_bounds else 422
+    return GatewayError(status, "invalid_request", f"{field}: {message}" if field else message, field=field or None)
 
 
 def chain_error(failure: ChainFailed, route: Route) -> GatewayError:
@@ -177,7 +183,7 @@ def chain_error(failure: ChainFailed, route: Route) -> GatewayError:
         if failure.retry_in_s is not None:
             headers["retry-after"] = str(max(1, math.ceil(failure.retry_in_s)))
         return GatewayError(503, "no_target_available",
-                            f"no target could be called (no key, open circuit or unavailable): {listed}",
+                            f"no target could be called (no key, open circuit, drained or unavailable): {listed}",
                             route=route, headers=headers)
     return GatewayError(502, "all_targets_failed", f"every target in the route failed: {listed}", route=route)
 

@@ -27,10 +27,12 @@ class Outcome(StrEnum):
     DEADLINE_EXCEEDED = "deadline_exceeded"
     CLIENT_CLOSED = "client_closed"
     HEDGE_LOST = "hedge_lost"  # a hedged attempt cancelled because the other one answered first
+    DRAINED = "drained"  # an operator took the target (or its provider) out of rotation; `detail` says who and why
 
 
 # Outcomes of targets skipped without any call upstream.
-NOT_CALLED = frozenset({Outcome.SKIPPED_NO_KEY, Outcome.CIRCUIT_OPEN, Outcome.UNAVAILABLE, Outcome.UNSUPPORTED})
+NOT_CALLED = frozenset({Outcome.SKIPPED_NO_KEY, Outcome.CIRCUIT_OPEN, Outcome.UNAVAILABLE, Outcome.UNSUPPORTED,
+                        Outcome.DRAINED})
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
 # Outcomes worth a retry: they say something about the target's health (they also count towards its breaker).

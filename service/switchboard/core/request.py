@@ -13,7 +13,14 @@ from typing import Any, Literal
 from switchboard.core.capability import Capability
 
 Role = Literal["system", "user", "assistant", "tool"]
-CHARS_PER_TOKEN = 4  # the usual rule of thumb; only for estimates (limits, context windows, missing usage)
+CHARS_PER_TOKEN = 4  # the usual rule of thumb; only for estimates (context windows, missing usage)
+# Upper bounds, for reservations against limits and budgets (a reservation must not be below the real use):
+# byte-level BPE tokenizers (OpenAI's, Anthropic's, Cohere's, Llama's) never make more tokens than UTF-8 bytes;
+# a message's framing costs a few tokens more; an image costs at most about 1,600 tokens on every provider we
+# speak (Anthropic's 1.15 megapixel cap, OpenAI's high detail at 1,105 for 1024x1024), so 2,000 is a bound.
+TOKENS_PER_MESSAGE = 8
+TOKENS_PER_IMAGE = 2000
+PART_SEPARATOR = "\n"  # between text parts, where a protocol takes a single string
 
 
 @dataclass(slots=True)
@@ -54,12 +61,13 @@ class Message:
     name: str | None = None
 
     def text(self) -> str:
-        """The text of the message (image parts left out)."""
+        """The text of the message (image parts left out), parts joined by PART_SEPARATOR: for a protocol
+        that takes one string where the client sent parts ("Say" + "again" is not "Sayagain")."""
         if self.content is None:
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text for part in self.content if isinstance(part, TextPart))
+        return PART_SEPARATOR.join(part.text for part in self.content if isinstance(part, TextPart))
 
     def parts(self) -> list[Part]:
         if self.content is None:
@@ -107,6 +115,7 @@ class Request:
     logit_bias: dict[str, float] | None = None
     user: str | None = None
     reasoning_effort: str | None = None
+    reasoning_budget: int | None = None  # an explicit thinking budget in tokens (Anthropic clients), with its effort
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
@@ -163,6 +172,20 @@ class Request:
             self._input_tokens = -(-chars // CHARS_PER_TOKEN)
         return self._input_tokens
 
+    def input_token_bound(self) -> int:
+        """At least as many input tokens as any provider will count for this request (see TOKENS_PER_IMAGE)."""
+        total = 0
+        for message in self.messages:
+            total += TOKENS_PER_MESSAGE + sum(len(c.arguments.encode()) + len(c.name) for c in message.tool_calls or ())
+            if isinstance(message.content, str):
+                total += len(message.content.encode())
+            elif message.content is not None:
+                for part in message.content:
+                    total += TOKENS_PER_IMAGE if isinstance(part, ImagePart) else len(part.text.encode())
+        for tool in self.tools or ():
+            total += len(tool.name) + len((tool.description or "").encode()) + len(str(tool.parameters or "").encode())
+        return total
+
     def without(self, capabilities: frozenset[Capability]) -> Request:
         """A copy with the parameters behind droppable `capabilities` removed (and listed in `dropped`)."""
         from dataclasses import replace
@@ -179,7 +202,7 @@ class Request:
             changes["logit_bias"] = None
             names.append("logit_bias")
         if Capability.REASONING in capabilities:
-            changes["reasoning_effort"] = None
+            changes.update(reasoning_effort=None, reasoning_budget=None)
             names.append("reasoning_effort")
         if Capability.LOGPROBS in capabilities:
             changes.update(logprobs=False, top_logprobs=None)
@@ -198,6 +221,17 @@ class EmbeddingRequest:
     metadata: dict[str, Any] | None = None
     timeout_s: float | None = None
     dropped: list[str] = field(default_factory=list)  # fields the client sent that were not used
+    tokens: list[list[int]] | None = None  # token arrays instead of `inputs` (OpenAI clients' tiktoken ids)
+
+    def count(self) -> int:
+        return len(self.tokens) if self.tokens is not None else len(self.inputs)
 
     def estimated_input_tokens(self) -> int:
+        if self.tokens is not None:
+            return sum(len(ids) for ids in self.tokens)
         return -(-sum(len(text) for text in self.inputs) // CHARS_PER_TOKEN)
+
+    def input_token_bound(self) -> int:
+        if self.tokens is not None:
+            return sum(len(ids) for ids in self.tokens)
+        return sum(len(text.encode()) for text in self.inputs)

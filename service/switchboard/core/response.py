@@ -37,6 +37,7 @@ class Attempt(BaseModel):
     missing: list[str] | None = Field(None, exclude_if=_absent)  # unsupported: the capabilities the target lacks
     hedged: bool = Field(False, exclude_if=_absent)  # started by a hedge beside a slow attempt
     cost_usd: float | None = Field(None, exclude_if=_absent)  # used tokens without answering (a hedge that lost)
+    host: str | None = Field(None, exclude_if=_absent)  # a connection-level failure: the endpoint that failed
 
 
 class Decision(BaseModel):

@@ -8,6 +8,11 @@ the request ends. The engine never picks an HTTP status (`errors.chain_error` do
 One attempt runner (`_attempts`) serves chat and embeddings alike: the attempt budget, the hooks, the record,
 the breaker's verdict, the retry with backoff and the Retry-After floor. One chain walk (`_walk`) serves both.
 
+Operators' holds (`core.hold`) come before the breakers: a drained target is skipped as `drained`, a breaker
+forced open as `circuit_open`, and one forced closed lets every call through. Two breakers guard each target:
+its endpoint's (`resilience.endpoints`: connection-level failures, such as refused, DNS, TLS or a reset before
+any byte, count there, so a dead host stops every model behind it at once) and its own (the other failures).
+
 Timers. Every chat call upstream streams. Until its first token a call has `first_token_s`, but never more
 than half the time left while other targets follow (so a target that accepts the connection and sends
 nothing cannot eat the deadline); a target that timed out is not retried while others follow. After the first
@@ -28,6 +33,7 @@ import aiohttp
 from switchboard.core.context import RequestContext
 from switchboard.core.errors import ChainFailed, StreamBroken
 from switchboard.core.events import StreamEnd, StreamEvent, TextDelta, ToolCallDelta
+from switchboard.core.hold import Holds
 from switchboard.core.outcome import RETRYABLE, Outcome
 from switchboard.core.plan import Plan
 from switchboard.core.request import EmbeddingRequest, Request
@@ -38,6 +44,7 @@ from switchboard.engine.hooks import Hooks
 from switchboard.engine.targets import Targets
 from switchboard.providers.base import Adapter, EmbeddingCall, Embeddings, ProviderCall, ProviderError
 from switchboard.resilience.breaker import Breakers
+from switchboard.resilience.endpoints import EndpointBreakers
 from switchboard.resilience.retry import RetryPolicy
 from switchboard.tasks import background
 
@@ -93,10 +100,14 @@ class Engine:
         hooks: Hooks,
         default_max_tokens: int,
         attempt_s: float,
+        holds: Holds | None = None,
+        endpoints: EndpointBreakers | None = None,
     ) -> None:
         self.adapters = adapters
         self.breakers = breakers
         self.targets = targets
+        self.holds = holds
+        self.endpoints = endpoints
         self._policy = policy
         self._session = session
         self._hooks = hooks
@@ -120,8 +131,7 @@ class Engine:
                 yield event
         except ProviderError as failure:
             self._amend(ctx, success, failure.outcome, failure.detail)
-            if failure.outcome in BREAKER_FAILURES:
-                await self.breakers.record_failure(success.target.key)
+            await self._after_failure(success.target, failure)
             raise StreamBroken(success.target.key, failure.detail) from None
         except (GeneratorExit, asyncio.CancelledError):
             self._amend(ctx, success, Outcome.CLIENT_CLOSED, "the client went away")
@@ -218,7 +228,7 @@ class Engine:
         if not await self._admit(ctx, target, adapter, skip):
             return None
         sent = request.without(fit.drop) if fit.drop else request
-        return ProviderCall(target.model, sent, max_tokens)
+        return adapter.prepared(ProviderCall(target.model, sent, max_tokens))  # what it cannot say: dropped, listed
 
     async def _admit(self, ctx: RequestContext, target: TargetRef, adapter: Adapter, skip: _Skip) -> bool:
         if adapter.base_url is None:
@@ -227,12 +237,38 @@ class Engine:
         if not adapter.usable:
             self._skipped(ctx, target, Outcome.SKIPPED_NO_KEY, "no API key configured")
             return False
-        retry_in = await self.breakers.admit(target.key)
-        if retry_in is not None:
-            skip.retry_in.append(retry_in)
-            self._skipped(ctx, target, Outcome.CIRCUIT_OPEN, f"breaker open; a probe may go in {retry_in:.1f}s")
+        hold = self.holds.of(target) if self.holds is not None else None
+        if hold is not None and hold.action == "drain":
+            self._skipped(ctx, target, Outcome.DRAINED, hold.describe())
+            return False
+        if hold is not None and hold.action == "force_open":
+            self._skipped(ctx, target, Outcome.CIRCUIT_OPEN, hold.describe())
+            return False
+        refused = await self._gate(target, adapter)
+        if refused is not None:
+            skip.retry_in.append(refused[0])
+            self._skipped(ctx, target, Outcome.CIRCUIT_OPEN, refused[1])
             return False
         return True
+
+    async def _gate(self, target: TargetRef, adapter: Adapter) -> tuple[float, str] | None:
+        """The breakers' verdict, the endpoint's then the target's: None to go, else (seconds until a probe may
+        go, why). An operator's force closed lets the call through whatever they say."""
+        if self.holds is not None:
+            hold = self.holds.of(target)
+            if hold is not None and hold.action == "force_closed":
+                return None
+        if self.endpoints is not None:
+            retry_in = await self.endpoints.admit(adapter.host)
+            if retry_in is not None:
+                return retry_in, (f"endpoint {adapter.host} unreachable: its breaker is open; a probe may go in "
+                                  f"{retry_in:.1f}s")
+        retry_in = await self.breakers.admit(target.key)
+        if retry_in is not None:
+            if self.endpoints is not None:
+                await self.endpoints.release(adapter.host)  # a probe of the endpoint taken above goes unused
+            return retry_in, f"breaker open; a probe may go in {retry_in:.1f}s"
+        return None
 
     async def _hedged(
         self, ctx: RequestContext, plan: Plan, target: TargetRef, call: ProviderCall, index: int,
@@ -275,7 +311,7 @@ class Engine:
                 await self._collect(ctx, plan, winner)
             except ProviderError as failure:
                 self._amend(ctx, winner, failure.outcome, failure.detail)
-                await self._after_failure(winner.target.key, failure)
+                await self._after_failure(winner.target, failure)
                 return None, index
         return winner, index
 
@@ -321,6 +357,8 @@ class Engine:
                 # Cancelled: the client went away, or the other attempt of a hedge answered first. This says
                 # nothing of the target; released in the background, since this task may not await any more.
                 background(self.breakers.release(key))
+                if self.endpoints is not None:
+                    background(self.endpoints.release(adapter.host))
                 lost = hedge is not None and hedge.lost
                 self._record(ctx, Attempt(provider=target.provider, model=target.model,
                                           outcome=Outcome.HEDGE_LOST if lost else Outcome.CLIENT_CLOSED,
@@ -330,37 +368,55 @@ class Engine:
                 raise
             else:
                 await self.breakers.record_success(key)
+                if self.endpoints is not None:
+                    await self.endpoints.record_answer(adapter.host)
                 index = self._record(ctx, Attempt(provider=target.provider, model=target.model,
                                                   outcome=Outcome.OK, status=200, wait_ms=round(wait_s * 1000, 3),
                                                   latency_ms=_ms(started), hedged=hedged), token)
                 return result, index, started
             self._record(ctx, Attempt(provider=target.provider, model=target.model, outcome=failure.outcome,
                                       status=failure.status, wait_ms=round(wait_s * 1000, 3),
-                                      latency_ms=_ms(started), detail=failure.detail, hedged=hedged), token)
+                                      latency_ms=_ms(started), detail=failure.detail, hedged=hedged,
+                                      host=failure.host), token)
             if failure.outcome is Outcome.DEADLINE_EXCEEDED:
                 await self.breakers.release(key)
+                if self.endpoints is not None:
+                    await self.endpoints.release(adapter.host)
                 return None
-            await self._after_failure(key, failure)
+            await self._after_failure(target, failure)
             if failure.outcome is Outcome.TIMEOUT and not last:
                 return None  # it sent nothing in time: the next target is a better bet than another wait
             if not failure.retryable or retries >= self._policy.max_retries:
                 return None
-            if await self.breakers.admit(key) is not None:
+            if await self._gate(target, adapter) is not None:
                 return None
             wait_s = self._policy.delay(retries, failure.retry_after_s)
             left = ctx.left()
             if wait_s >= left:
                 self._amend_last(ctx, f"{failure.detail}; wait {wait_s:.2f}s exceeds {left:.2f}s left: failing over")
                 await self.breakers.release(key)
+                if self.endpoints is not None:
+                    await self.endpoints.release(adapter.host)
                 return None
             await asyncio.sleep(wait_s)
             retries += 1
 
-    async def _after_failure(self, key: str, failure: ProviderError) -> None:
+    async def _after_failure(self, target: TargetRef, failure: ProviderError) -> None:
+        """A failed attempt's verdicts: a connection-level failure is the endpoint's (the target's breaker is
+        only released); any other counts for the target when it says something of its health, and an HTTP
+        status shows the endpoint reachable."""
+        host = self.adapters[target.provider].host
+        if failure.host is not None:
+            await self.breakers.release(target.key)
+            if self.endpoints is not None:
+                await self.endpoints.record_failure(failure.host)
+            return
         if failure.outcome in BREAKER_FAILURES:
-            await self.breakers.record_failure(key)
+            await self.breakers.record_failure(target.key)
         else:
-            await self.breakers.release(key)
+            await self.breakers.release(target.key)
+        if self.endpoints is not None:
+            await (self.endpoints.record_answer(host) if failure.status is not None else self.endpoints.release(host))
 
     async def _open(self, ctx: RequestContext, plan: Plan, target: TargetRef, adapter: Adapter,
                     call: ProviderCall, budget: float, left: float) -> Success:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +17,10 @@ from switchboard.http.doors import Encoded, Incoming, parse_body
 from switchboard.wiring import Runtime
 
 
-def _admin_only(runtime: Runtime, ctx: RequestContext) -> None:
+def admin_only(runtime: Runtime, ctx: RequestContext, what: str = "manage keys") -> None:
+    """The admin key, and nothing else, may call /admin (with authentication off, nobody may)."""
     if not runtime.auth.required:
-        raise GatewayError(403, "forbidden", "authentication is off: set SWITCHBOARD_ADMIN_KEY to manage keys")
+        raise GatewayError(403, "forbidden", f"authentication is off: set SWITCHBOARD_ADMIN_KEY to {what}")
     if not ctx.caller.admin:
         raise GatewayError(403, "forbidden", "the admin key is required for /admin")
 
@@ -32,7 +34,7 @@ class CreateKey:
     spec: KeySpec
 
     async def run(self, runtime: Runtime, ctx: RequestContext) -> Any:
-        _admin_only(runtime, ctx)
+        admin_only(runtime, ctx)
         try:
             check_spec(self.spec, runtime.config)
         except ValueError as error:
@@ -48,8 +50,10 @@ class CreateKey:
 @dataclass(frozen=True, slots=True)
 class ListKeys:
     async def run(self, runtime: Runtime, ctx: RequestContext) -> Any:
-        _admin_only(runtime, ctx)
-        return {"keys": [record.public() for record in await runtime.keys.all()]}
+        admin_only(runtime, ctx)
+        records = await runtime.keys.all()
+        usage = await asyncio.gather(*(runtime.keys.usage(record.id) for record in records))  # today's, by key
+        return {"keys": [{**record.public(), "today": today} for record, today in zip(records, usage, strict=True)]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,7 @@ class ShowKey:
     key_id: str
 
     async def run(self, runtime: Runtime, ctx: RequestContext) -> Any:
-        _admin_only(runtime, ctx)
+        admin_only(runtime, ctx)
         shown = await show_key(runtime.keys, self.key_id)
         if shown is None:
             raise GatewayError(404, "unknown_key", f"no key '{self.key_id[:32]}'", field="key_id")
@@ -69,7 +73,7 @@ class RevokeKey:
     key_id: str
 
     async def run(self, runtime: Runtime, ctx: RequestContext) -> Any:
-        _admin_only(runtime, ctx)
+        admin_only(runtime, ctx)
         record = await runtime.keys.revoke(self.key_id)
         if record is None:
             raise GatewayError(404, "unknown_key", f"no key '{self.key_id[:32]}'", field="key_id")

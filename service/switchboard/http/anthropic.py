@@ -42,6 +42,7 @@ from switchboard.core.response import CompletionResponse, Usage
 from switchboard.http import sse
 from switchboard.http.doors import Encoded, Incoming, parse_body, route_header
 from switchboard.providers.anthropic import safe_id
+from switchboard.schema import METADATA_VALUE_CHARS, bounded_metadata
 
 STOP_REASONS: dict[FinishReason, str] = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                                          "content_filter": "refusal", "error": "end_turn"}
@@ -93,14 +94,14 @@ class ToolResultBlock(_Block):
     content: str | list[TextBlock | ImageBlock] | None = None
     is_error: bool = False
 
-    def text(self) -> str:
-        if self.content is None:
-            text = ""
-        elif isinstance(self.content, str):
-            text = self.content
-        else:
-            text = "".join(block.text for block in self.content if isinstance(block, TextBlock))
-        return f"Error: {text}" if self.is_error else text
+    def parts(self) -> str | list[Part]:
+        """The result as the neutral content: a string, or its blocks as parts (text and images, in order)."""
+        if self.content is None or isinstance(self.content, str):
+            text = self.content or ""
+            return f"Error: {text}" if self.is_error else text
+        parts: list[Part] = [TextPart(block.text) if isinstance(block, TextBlock) else ImagePart(block.source.as_url())
+                             for block in self.content if not isinstance(block, TextBlock) or block.text]
+        return ([TextPart("Error:"), *parts] if self.is_error else parts) or ""
 
 
 class ThinkingBlock(_Block):
@@ -156,17 +157,27 @@ class ThinkingParam(BaseModel):
     budget_tokens: Annotated[int, Field(ge=0)] | None = None
 
     def effort(self) -> str | None:
-        """The neutral reasoning effort this asks for (a budget, read as the nearest effort)."""
+        """The neutral reasoning effort this asks for (a budget, read as the nearest effort; adaptive thinking
+        without an effort is the model's default, high)."""
         if self.type == "disabled":
             return None
         if self.type == "adaptive" or self.budget_tokens is None:
-            return "medium"
+            return "high"
         return "low" if self.budget_tokens < 4096 else "medium" if self.budget_tokens < 16384 else "high"
+
+    def budget(self) -> int | None:
+        """An explicit budget, kept as such for the models that take one."""
+        return self.budget_tokens if self.type == "enabled" else None
 
 
 class Metadata(BaseModel):
     model_config = ConfigDict(extra="allow")
-    user_id: str | None = None
+    user_id: Annotated[str, StringConstraints(max_length=METADATA_VALUE_CHARS)] | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Metadata:
+        bounded_metadata(self.model_dump(exclude_none=True))
+        return self
 
 
 class MessagesRequest(BaseModel):
@@ -185,6 +196,7 @@ class MessagesRequest(BaseModel):
     tool_choice: ToolChoiceParam | None = None
     metadata: Metadata | None = None
     output_config: OutputConfig | None = None
+    output_format: OutputFormat | None = None  # the structured-outputs beta's name for output_config.format
     thinking: ThinkingParam | None = None
     timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None  # Switchboard: this request's deadline
 
@@ -196,13 +208,26 @@ class MessagesRequest(BaseModel):
             raise ValueError(f"tool_choice.name: '{choice.name}' is not among the tools")
         if choice is not None and choice.type in ("any", "tool") and not self.tools:
             raise ValueError("tool_choice: needs tools")
+        given = self.output_config.format if self.output_config is not None else None
+        if self.output_format is not None and given is not None and given.schema_ != self.output_format.schema_:
+            raise ValueError("output_format: differs from output_config.format; send one")
         return self
+
+    def schema(self) -> dict[str, Any] | None:
+        """The JSON schema the answer must follow: `output_config.format`, or the beta's `output_format`."""
+        given = self.output_config.format if self.output_config is not None else None
+        given = given or self.output_format
+        return given.schema_ if given is not None else None
 
     def to_request(self) -> Request:
         messages: list[Message] = []
-        system = self.system if isinstance(self.system, str) else "\n\n".join(b.text for b in self.system or ())
-        if system.strip():
-            messages.append(Message("system", system))
+        if isinstance(self.system, str):
+            if self.system.strip():
+                messages.append(Message("system", self.system))
+        elif self.system:  # blocks stay parts
+            blocks = [TextPart(block.text) for block in self.system if block.text.strip()]
+            if blocks:
+                messages.append(Message("system", blocks[0].text if len(blocks) == 1 else blocks))  # type: ignore[arg-type]
         for param in self.messages:
             messages.extend(_messages(param))
         if not any(m.role in ("user", "assistant") for m in messages):
@@ -213,18 +238,19 @@ class MessagesRequest(BaseModel):
         if self.top_k is not None:
             ignored.append("top_k")
         output = self.output_config
+        schema = self.schema()
         return Request(
             messages=messages, max_tokens=self.max_tokens, temperature=self.temperature,
             top_p=self.top_p, stop=self.stop_sequences or None,
             user=self.metadata.user_id if self.metadata else None,
             reasoning_effort=(output.effort if output else None) or (self.thinking.effort() if self.thinking else None),
+            reasoning_budget=self.thinking.budget() if self.thinking else None,
             tools=tools,
             tool_choice=None if choice is None else ToolChoice(
                 {"auto": "auto", "any": "required", "tool": "function", "none": "none"}[choice.type],  # type: ignore[arg-type]
                 choice.name),
             parallel_tool_calls=False if choice is not None and choice.disable_parallel_tool_use else None,
-            response_format=ResponseFormat("json_schema", output.format.schema_, "response")
-            if output is not None and output.format is not None else None,
+            response_format=ResponseFormat("json_schema", schema, "response") if schema is not None else None,
             model=None if self.model == "auto" else self.model, timeout_s=self.timeout_s, stream=self.stream,
             dropped=ignored,
         )
@@ -242,7 +268,7 @@ def _messages(param: MessageParam) -> list[Message]:
             if param.role != "user":
                 raise GatewayError(422, "invalid_request", "messages: tool_result blocks belong in user turns",
                                    field="messages")
-            out.append(Message("tool", block.text(), tool_call_id=block.tool_use_id))
+            out.append(Message("tool", block.parts(), tool_call_id=block.tool_use_id))
         elif isinstance(block, ToolUseBlock):
             if param.role != "assistant":
                 raise GatewayError(422, "invalid_request", "messages: tool_use blocks belong in assistant turns",
@@ -255,12 +281,12 @@ def _messages(param: MessageParam) -> list[Message]:
             if param.role != "user":
                 raise GatewayError(422, "invalid_request", "messages: images belong in user turns", field="messages")
             parts.append(ImagePart(block.source.as_url()))
-    if parts or calls:
-        content: str | list[Part] | None
-        if any(isinstance(p, ImagePart) for p in parts):
-            content = parts
-        else:
-            content = "".join(p.text for p in parts if isinstance(p, TextPart)) or None
+    if parts or calls:  # parts stay parts ("Say" and "again" are two); one text block is a string
+        content: str | list[Part] | None = parts
+        if not parts:
+            content = None
+        elif len(parts) == 1 and isinstance(parts[0], TextPart):
+            content = parts[0].text
         if param.role == "user" and content is None:
             return out
         out.append(Message(param.role, content, calls or None))

@@ -39,12 +39,21 @@ def header_map(scope: Scope) -> dict[str, str]:
     return headers
 
 
-async def read_body(receive: Receive, headers: dict[str, str]) -> bytes:
-    """The whole body, at most 1 MiB, or a 413 `GatewayError`."""
+async def read_body(receive: Receive, headers: dict[str, str], timeout_s: float) -> bytes:
+    """The whole body, at most 1 MiB, within `timeout_s`; else a 413 or 408 `GatewayError` (a slow or half-sent
+    body must not hold the worker's capacity)."""
     declared = headers.get("content-length")
-    too_large = GatewayError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
+        raise GatewayError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read(receive)
+    except TimeoutError:
+        raise GatewayError(408, "body_timeout", f"the body did not arrive within {timeout_s:g}s "
+                           "(server.body_timeout_s)", headers={"connection": "close"}) from None
+
+
+async def _read(receive: Receive) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -54,7 +63,7 @@ async def read_body(receive: Receive, headers: dict[str, str]) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise too_large
+            raise GatewayError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -53,6 +53,16 @@ class StreamingDoor(FrontDoor, Protocol):
                items: AsyncGenerator[StreamItem, None]) -> AsyncGenerator[bytes, None]: ...
 
 
+class StatefulDoor(FrontDoor, Protocol):
+    """A door whose requests read and write state of their own (the Responses API's stored conversations).
+    The sequence awaits `prepare` after parsing (a GatewayError there is answered like a parse error) and
+    `keep` after an unstreamed answer, before encoding it; a streamed answer is kept by the door's `stream`."""
+
+    async def prepare(self, runtime: Runtime, ctx: RequestContext, parsed: Any) -> None: ...
+
+    async def keep(self, ctx: RequestContext, parsed: Any, result: Any) -> None: ...
+
+
 def parse_body(model: type[M], body: bytes, prefix: str = "") -> M:
     """`body` as `model`: 400 `invalid_json` for bytes that are not a JSON object, 422 naming the field else."""
     try:

@@ -17,13 +17,27 @@ from switchboard.callers.admin import KeySpec
 from switchboard.core.context import RequestContext
 from switchboard.core.errors import GatewayError
 from switchboard.core.response import CompletionResponse, DecideResponse, PipelineResult
-from switchboard.http import admin, anthropic, complete, openai, pipelines
+from switchboard.http import (
+    admin,
+    anthropic,
+    complete,
+    console,
+    feedback,
+    observe,
+    openai,
+    operations,
+    pipelines,
+    responses,
+)
 from switchboard.http.anthropic import MessagesRequest
 from switchboard.http.asgi import Receive, Scope, Send, encode_headers, send_body
 from switchboard.http.doors import ErrorShape, shape_of
+from switchboard.http.observe import AdminDecideRequest
 from switchboard.http.openai import ChatCompletionRequest, CompletionRequest, EmbeddingsBody
 from switchboard.http.openapi import document
+from switchboard.http.operations import DrainRequest, ForceRequest, RestoreRequest
 from switchboard.http.pipelines import PipelineRequest
+from switchboard.operations.feedback import Feedback
 from switchboard.schema import CompleteRequest
 from switchboard.wiring import Runtime
 
@@ -50,6 +64,7 @@ class Endpoint:
     status: int = 200
     answer: type[BaseModel] | None = None
     probe: bool = False  # a health probe: no key, no shedding
+    public: bool = False  # no key: the console's page, its assets and its sign-in (which checks the key itself)
     errors: ErrorShape = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -114,11 +129,14 @@ ENDPOINTS: list[Endpoint] = [
              "Answer a request (the standard response)", body=CompleteRequest, answer=CompletionResponse),
     Endpoint("POST", "/decide", complete.DecideDoor(),
              "The route a request would take, calling no provider", body=CompleteRequest, answer=DecideResponse),
+    Endpoint("POST", "/feedback", feedback.FeedbackDoor(), "Rate one of your own answers (a score or thumbs)",
+             body=Feedback, status=202),
     Endpoint("POST", "/v1/chat/completions", openai.ChatDoor(),
              "OpenAI Chat Completions", body=ChatCompletionRequest),
     Endpoint("POST", "/v1/completions", openai.CompletionsDoor(),
              "OpenAI legacy Completions", body=CompletionRequest),
     Endpoint("POST", "/v1/embeddings", openai.EmbeddingsDoor(), "OpenAI Embeddings", body=EmbeddingsBody),
+    Endpoint("POST", "/v1/responses", responses.ResponsesDoor(), "OpenAI Responses", body=responses.ResponsesRequest),
     Endpoint("POST", "/v1/messages", anthropic.MessagesDoor(), "Anthropic Messages", body=MessagesRequest),
     Endpoint("POST", "/v1/messages/count_tokens", anthropic.CountTokensDoor(),
              "Anthropic token count (estimated)", body=MessagesRequest),
@@ -130,6 +148,8 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/pipelines/{name}/jobs", pipelines.SubmitJobDoor(),
              "Submit a durable pipeline job", body=PipelineRequest, status=202),
     Endpoint("GET", "/jobs/{job_id}", pipelines.GetJobDoor(), "A job's state"),
+    Endpoint("GET", "/jobs/{job_id}/steps", pipelines.GetJobDoor(steps=True),
+             "A job's steps finished so far (the submitting tenant or the admin key)"),
     Endpoint("POST", "/admin/keys", admin.KeysDoor("create"),
              "Mint an API key (admin key only)", body=KeySpec, status=201),
     Endpoint("GET", "/admin/keys", admin.KeysDoor("list"), "List API keys (admin key only)"),
@@ -137,8 +157,44 @@ ENDPOINTS: list[Endpoint] = [
              "One API key, with today's usage (admin key only)"),
     Endpoint("DELETE", "/admin/keys/{key_id}", admin.KeysDoor("revoke"),
              "Revoke an API key (admin key only)"),
+    Endpoint("GET", "/admin/targets", operations.OperationsDoor("list"),
+             "Every target: breaker, hold (drained or forced, by whom, why, until), recent error rate and p50 "
+             "(admin key only)"),
+    Endpoint("POST", "/admin/targets/drain", operations.OperationsDoor("drain"),
+             "Take a provider or one target out of rotation, on every replica (admin key only)", body=DrainRequest),
+    Endpoint("POST", "/admin/targets/restore", operations.OperationsDoor("restore"),
+             "Put a provider or target back into rotation (admin key only)", body=RestoreRequest),
+    Endpoint("POST", "/admin/targets/force", operations.OperationsDoor("force"),
+             "Force a target's breaker open or closed (admin key only)", body=ForceRequest),
+    Endpoint("POST", "/admin/config/reload", operations.OperationsDoor("reload"),
+             "Re-read, validate and swap in the config file; a bad file changes nothing (admin key only)"),
+    Endpoint("GET", "/admin/requests", observe.requests,
+             "This replica's recent requests, newest first; ?tenant= &status= &provider= &after=SEQ &limit= "
+             "(admin key or console session)"),
+    Endpoint("GET", "/admin/requests/{request_id}", observe.request,
+             "One recent request with its whole route (admin key or console session)"),
+    Endpoint("GET", "/admin/overview", observe.overview,
+             "The last hour by minute: requests, failures, latency and TTFT, spend, cache, shedding, strong share, "
+             "savings (admin key or console session)"),
+    Endpoint("GET", "/admin/config", observe.config,
+             "The effective config (secrets masked), the rules in order, every chain (admin key or console "
+             "session)"),
+    Endpoint("POST", "/admin/decide", observe.DecideAsDoor(),
+             "The route a request would take as a given key or tier (admin key or console session)",
+             body=AdminDecideRequest, answer=DecideResponse),
+    Endpoint("GET", "/admin/jobs", observe.jobs, "Durable jobs queued and running (admin key or console session)"),
+    Endpoint("GET", "/admin/cache", observe.cache,
+             "The response cache: entries, bytes, hit rates (admin key or console session)"),
+    Endpoint("GET", "/console", console.page, "The operator console (sign in with the admin key)", public=True),
+    Endpoint("GET", "/console/static/{asset:path}", console.asset, "The console's scripts and styles",
+             public=True),
+    Endpoint("POST", "/console/session", console.sign_in,
+             "Sign in to the console with the admin key: a session cookie and the CSRF token", public=True),
+    Endpoint("GET", "/console/session", console.session_info, "The console session: its CSRF token and expiry"),
+    Endpoint("DELETE", "/console/session", console.sign_out, "Sign out of the console"),
     Endpoint("GET", "/metrics", _metrics, "Prometheus metrics (admin key, or --metrics-port)"),
     Endpoint("GET", "/openapi.json", _openapi, "This document"),
     Endpoint("GET", "/healthz", _healthz, "Liveness", probe=True),
-    Endpoint("GET", "/readyz", _readyz, "Readiness: targets, shared state, draining", probe=True),
+    Endpoint("GET", "/readyz", _readyz, "Readiness of the process (200 while it can serve; ?strict=1: 503 "
+             "when no target is ready), with every target's state", probe=True),
 ]

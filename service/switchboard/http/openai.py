@@ -14,7 +14,15 @@ from collections.abc import AsyncGenerator
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from switchboard.core.context import RequestContext
 from switchboard.core.errors import GatewayError
@@ -38,6 +46,7 @@ from switchboard.schema import (
     NamedToolChoice,
     ResponseFormatIn,
     ToolIn,
+    bounded_metadata,
     check_conversation,
     to_tool,
     tool_choice,
@@ -84,7 +93,7 @@ class _Sampling(_OpenAIBody):
     user: Annotated[str, StringConstraints(max_length=256)] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    metadata: dict[str, str] | None = None
+    metadata: Annotated[dict[str, str] | None, AfterValidator(bounded_metadata)] = None
     timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None  # Switchboard: this request's deadline
 
     def stops(self) -> list[str] | None:
@@ -337,7 +346,7 @@ MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit per request
 
 class EmbeddingsBody(_OpenAIBody):
     model: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    input: str | list[str]
+    input: str | list[str] | list[list[int]]
     dimensions: Annotated[int, Field(ge=1, le=16384)] | None = None
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None
@@ -346,10 +355,18 @@ class EmbeddingsBody(_OpenAIBody):
 
     @field_validator("input", mode="plain")
     @classmethod
-    def _text_inputs(cls, value: Any) -> str | list[str]:
-        """Validated by hand, so that every problem is reported as `input` (a union would add its branches)."""
+    def _text_inputs(cls, value: Any) -> str | list[str] | list[list[int]]:
+        """Validated by hand, so that every problem is reported as `input` (a union would add its branches).
+        Token arrays (one, or a list of them: LangChain's OpenAIEmbeddings sends tiktoken ids by default) go to
+        the models that read them as they are; a model that needs text refuses them, saying what to send."""
         if isinstance(value, list) and value and isinstance(value[0], int | list):
-            raise ValueError("token arrays are not supported: send the inputs as text")
+            arrays = [value] if isinstance(value[0], int) else value
+            if not all(isinstance(ids, list) and ids and all(isinstance(i, int) and not isinstance(i, bool)
+                                                             and 0 <= i < 2**32 for i in ids) for ids in arrays):
+                raise ValueError("a token array is a non-empty list of token ids (integers)")
+            if len(arrays) > MAX_EMBEDDING_INPUTS:
+                raise ValueError(f"must hold 1 to {MAX_EMBEDDING_INPUTS} token arrays")
+            return arrays
         if isinstance(value, str):
             if not value:
                 raise ValueError("must not be empty")
@@ -368,9 +385,11 @@ class EmbeddingsDoor:
 
     def parse(self, body: bytes, incoming: Incoming) -> EmbeddingRequest:
         parsed = parse_body(EmbeddingsBody, body)
-        inputs = [parsed.input] if isinstance(parsed.input, str) else parsed.input
-        return EmbeddingRequest(inputs, parsed.model, parsed.dimensions, parsed.encoding_format, parsed.input_type,
-                                parsed.user, timeout_s=parsed.timeout_s, dropped=parsed.ignored())
+        tokens = parsed.input if parsed.input and isinstance(parsed.input[0], list) else None
+        inputs = [parsed.input] if isinstance(parsed.input, str) else [] if tokens is not None else parsed.input
+        return EmbeddingRequest(inputs, parsed.model, parsed.dimensions, parsed.encoding_format,  # type: ignore[arg-type]
+                                parsed.input_type, parsed.user, timeout_s=parsed.timeout_s, dropped=parsed.ignored(),
+                                tokens=tokens)  # type: ignore[arg-type]
 
     def encode(self, ctx: RequestContext, request: Any, result: EmbeddingResponse) -> Encoded:
         as_base64 = request.encoding_format == "base64"

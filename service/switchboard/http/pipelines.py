@@ -64,10 +64,21 @@ class SubmitJob:
     idempotency_key: str | None
 
     async def run(self, runtime: Runtime, ctx: RequestContext) -> Any:
-        pipeline = runtime.pipelines.get(self.name)
+        """Checked like a run (tier, every step's models), counted as a request against the key's limits,
+        holding the run's worst-case tokens and cost until the worker takes the job; owned by the tenant."""
+        pipeline = await runtime.pipelines.check(self.name, ctx.caller)
         inputs = resolve_inputs(self.name, pipeline, self.inputs)
         store = _store(runtime)
-        job, created = await store.guarded(store.create(self.name, inputs, self.idempotency_key))
+        owner = jobs.Owner.of(ctx.caller)
+        replayed = await store.guarded(store.replay(owner, self.name, inputs, self.idempotency_key))
+        if replayed is not None:
+            return replayed, False
+        tokens, cost = runtime.pipelines.worst_case(self.name, inputs)
+        held = await runtime.flow.hold(ctx, tokens, cost)
+        hold = {"tokens": tokens, "cost_usd": cost} if held is not None else None
+        job, created = await store.guarded(store.create(owner, self.name, inputs, self.idempotency_key, hold))
+        if not created:
+            await runtime.flow.release(ctx, held)  # another submission with this key won the race
         if created:
             queue = jobs.celery_app(runtime.settings.redis_url, runtime.settings.job_visibility_s)
             try:
@@ -83,12 +94,20 @@ class SubmitJob:
 class GetJob:
     job_id: str
 
+    steps: bool = False  # GET /jobs/{id}/steps: the steps finished so far
+
     async def run(self, runtime: Runtime, ctx: RequestContext) -> Any:
+        """The job, for a key of the tenant that submitted it (or the admin key); a 404 for anyone else, the
+        same as for no job at all, so another tenant learns nothing."""
         store = _store(runtime)
-        job = await store.guarded(store.get(self.job_id)) if len(self.job_id) <= 64 else None
+        job = await store.guarded(store.owned(self.job_id, ctx.caller))
         if job is None:
             raise GatewayError(404, "unknown_job", f"no job '{self.job_id[:64]}'", field="job_id")
-        return job
+        if self.steps:
+            finished = await store.guarded(store.steps(self.job_id).all())
+            return {"id": job["id"], "status": job["status"],
+                    "steps": {name: response.model_dump(mode="json") for name, response in finished.items()}}
+        return jobs.public_view(job)
 
 
 class _Native:
@@ -129,8 +148,11 @@ class SubmitJobDoor(_Native):
 
 
 class GetJobDoor(_Native):
+    def __init__(self, steps: bool = False) -> None:
+        self.steps = steps
+
     def parse(self, body: bytes, incoming: Incoming) -> GetJob:
-        return GetJob(incoming.path_params["job_id"])
+        return GetJob(incoming.path_params["job_id"], self.steps)
 
     def encode(self, ctx: RequestContext, request: Any, result: Any) -> Encoded:
-        return 200, {}, orjson.dumps(jobs.public_view(result))
+        return 200, {}, orjson.dumps(result)

@@ -61,10 +61,12 @@ async def serve(runtime: Runtime, endpoint: Endpoint, scope: Scope, receive: Rec
     ctx.trace = tracing.extract(headers)
     try:
         try:
-            body = await read_body(receive, headers)
+            body = await read_body(receive, headers, runtime.config.server.body_timeout_s)
             parsed = door.parse(body, Incoming(scope.get("path_params") or {}, headers))
             if isinstance(parsed, Request | EmbeddingRequest):
                 request_controls(parsed, headers)
+            if hasattr(door, "keep"):  # a StatefulDoor: state of its own (stored conversations), read ...
+                await door.prepare(runtime, ctx, parsed)
         except GatewayError as error:
             runtime.flow.refused(ctx, error)  # a request that could not be read: still one record
             await _send(send, ctx, errors.encode(ctx, error))
@@ -74,6 +76,8 @@ async def serve(runtime: Runtime, endpoint: Endpoint, scope: Scope, receive: Rec
                 await _stream(runtime, door, errors, ctx, parsed, receive, send)  # type: ignore[arg-type]
                 return
             result = await guarded(receive, ctx, _execute(runtime, ctx, parsed))
+            if hasattr(door, "keep"):  # ... and written (a streamed answer: by the door's `stream`)
+                await door.keep(ctx, parsed, result)
         except GatewayError as error:  # the flow has recorded it
             await _send(send, ctx, errors.encode(ctx, error))
             return

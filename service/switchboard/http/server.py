@@ -4,6 +4,9 @@ one line when listening and one at shutdown, and a graceful stop.
 On SIGTERM: stop accepting, `/readyz` says `draining` (503), requests and streams in flight get
 `server.shutdown_grace_s` to finish, then the process exits. (Kubernetes: a preStop pause first, so the
 load balancer stops sending, and terminationGracePeriodSeconds above both.)
+
+On SIGHUP: re-read the config file and swap it in (`Runtime.reload`); a bad file changes nothing, and says why
+in its operation record.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import asyncio
 import errno
 import gc
 import secrets
+import signal
 import socket
 import sys
+from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
@@ -23,17 +28,21 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from switchboard.core.errors import SwitchboardError
 from switchboard.http.app import App, MetricsApp
+from switchboard.tasks import background
 
 
 class PortInUse(SwitchboardError):
     pass
 
 
-def bind(host: str, port: int, option: str) -> socket.socket:
-    """A listening-ready socket for `host:port`, or `PortInUse` naming the option to change."""
+def bind(host: str, port: int, option: str, reuse_port: bool = False) -> socket.socket:
+    """A listening-ready socket for `host:port`, or `PortInUse` naming the option to change. `reuse_port`: one
+    of several workers' sockets on the same port (SO_REUSEPORT: the kernel spreads connections across them)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as error:
@@ -111,11 +120,16 @@ class GuardedHttpTools(HttpToolsProtocol):
 
 
 class GatewayServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, app: App, banner: str, companions: list[uvicorn.Server]) -> None:
+    """uvicorn's server with the drain on SIGTERM, the reload on SIGHUP, and the start and stop lines (or, as one
+    of several workers, its start details sent to the supervisor on `ready` and no lines of its own)."""
+
+    def __init__(self, config: uvicorn.Config, app: App, banner: str, companions: list[uvicorn.Server],
+                 ready: Connection | None = None) -> None:
         super().__init__(config)
         self.app = app
         self.banner = banner
         self.companions = companions
+        self.ready = ready
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.app.draining = True  # /readyz answers 503 from now on
@@ -130,22 +144,31 @@ class GatewayServer(uvicorn.Server):
             # which otherwise pause the loop for 150-200 ms under load (45 ms at most with this).
             gc.collect()
             gc.freeze()
+            runtime = self.app.runtime
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGHUP, lambda: background(runtime.reload_quietly("signal")))
             states = await self.app.runtime.readiness()
             usable = [target for target, state in states.items() if state == "ready"]
             others = sorted({state for state in states.values() if state != "ready"})
             embedded = "serving" if self.app.runtime.embedded_serving else "off"
-            print(f"switchboard: listening on {self.banner} · usable targets: {len(usable)} of {len(states)} "
-                  f"({', '.join(usable) or 'none'}{'; others: ' + ', '.join(others) if others else ''}) · "
-                  f"embedded model: {embedded}", file=sys.stderr, flush=True)
+            details = (f"usable targets: {len(usable)} of {len(states)} ({', '.join(usable) or 'none'}"
+                       f"{'; others: ' + ', '.join(others) if others else ''}) · embedded model: {embedded}")
+            if self.ready is not None:
+                self.ready.send(details)
+                self.ready.close()
+            else:
+                print(f"switchboard: listening on {self.banner} · {details}", file=sys.stderr, flush=True)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         in_flight = self.app.in_flight
         await super().shutdown(sockets)
-        print(f"switchboard: stopped ({in_flight} requests were in flight at the signal; "
-              f"grace {self.config.timeout_graceful_shutdown:g}s)", file=sys.stderr, flush=True)
+        if self.ready is None:
+            print(f"switchboard: stopped ({in_flight} requests were in flight at the signal; "
+                  f"grace {self.config.timeout_graceful_shutdown:g}s)", file=sys.stderr, flush=True)
 
 
-def run(app: App, sock: socket.socket, banner: str, metrics_sock: socket.socket | None = None) -> None:
+def run(app: App, sock: socket.socket, banner: str, metrics_sock: socket.socket | None = None,
+        ready: Connection | None = None) -> None:
     grace = app.runtime.config.server.shutdown_grace_s
     settings: dict[str, Any] = dict(loop="uvloop", http=GuardedHttpTools, access_log=False, log_level="warning",
                                     proxy_headers=False)  # nothing here reads the client address
@@ -153,7 +176,7 @@ def run(app: App, sock: socket.socket, banner: str, metrics_sock: socket.socket 
     if metrics_sock is not None:
         companions.append(uvicorn.Server(uvicorn.Config(MetricsApp(app), lifespan="off", **settings)))
     server = GatewayServer(uvicorn.Config(app, lifespan="on", timeout_graceful_shutdown=grace, **settings),
-                           app, banner, companions)
+                           app, banner, companions, ready)
 
     async def main() -> None:
         tasks = [server.serve(sockets=[sock])]

@@ -18,8 +18,10 @@ from switchboard.config import PLACEHOLDER, GatewayConfig, PipelineConfig, Pipel
 from switchboard.core.caller import ANONYMOUS, Caller
 from switchboard.core.context import RequestContext
 from switchboard.core.errors import GatewayError
+from switchboard.core.plan import Plan
 from switchboard.core.request import Message, Request
-from switchboard.core.response import CompletionResponse, PipelineResult, PipelineTotals
+from switchboard.core.response import CompletionResponse, PipelineResult, PipelineTotals, Usage
+from switchboard.pricing import cost_usd
 from switchboard.telemetry import tracing
 
 MAX_INPUT_CHARS = 100_000
@@ -29,9 +31,12 @@ Progress = Callable[[StepEvent, str, Any], Awaitable[None] | None]
 
 
 class Completes(Protocol):
-    """What a pipeline needs of the gateway: one request to its whole answer (flow.Flow)."""
+    """What a pipeline needs of the gateway (flow.Flow): one request to its whole answer, and the plan a
+    request would get (to check every step before any runs)."""
 
     async def complete(self, ctx: RequestContext, request: Request) -> CompletionResponse: ...
+
+    async def plan(self, ctx: RequestContext, request: Request) -> Plan: ...
 
 
 class StepStore(Protocol):
@@ -78,6 +83,43 @@ class PipelineRunner:
                                f"{', '.join(sorted(self.pipelines)) or 'none'}", field="pipeline")
         return pipeline
 
+    async def check(self, name: str, caller: Caller) -> PipelineConfig:
+        """The pipeline, if `caller` may run all of it: its tier among the pipeline's `tiers`, and every step's
+        chain holding a model the caller may use. Else a 403 naming the tier, or the step and its models —
+        before any step runs."""
+        pipeline = self.get(name)
+        if pipeline.tiers is not None and not caller.admin and caller.key_id is not None \
+                and caller.tier not in pipeline.tiers:
+            raise GatewayError(403, "forbidden", f"pipeline {name}: tier '{caller.tier}' may not run it (tiers: "
+                               f"{', '.join(pipeline.tiers)})", field="pipeline")
+        if caller.allowed is None or caller.admin:
+            return pipeline
+        for step in pipeline.steps:
+            probe = Request(messages=[Message("user", "-")], pipeline_step=(name, step.name))
+            try:
+                await self._flow.plan(RequestContext(front_door="pipeline", caller=caller), probe)
+            except GatewayError as error:
+                raise GatewayError(error.status, error.code, f"pipeline {name}, step {step.name}: "
+                                   f"{error.body.error.message}", field="model", step=step.name) from None
+        return pipeline
+
+    def worst_case(self, name: str, inputs: Mapping[str, str]) -> tuple[int, float]:
+        """(tokens, USD): the most a run can use and cost, every step on its dearest target with its whole
+        `max_tokens`, each input and earlier step's output counted at its upper bound."""
+        pipeline = self.get(name)
+        default = self._config.default_max_tokens
+        given = sum(len(value.encode()) for value in inputs.values())
+        out = {step.name: step.max_tokens or default for step in pipeline.steps}
+        tokens, cost = 0, 0.0
+        for step in pipeline.steps:
+            # An earlier step's output, read by another tokenizer, may count up to twice its tokens.
+            read = len(step.prompt.encode()) + len((step.system or "").encode()) + given + 16 + \
+                sum(2 * out[dep] for dep in step.depends_on())
+            usage = Usage(input_tokens=read, output_tokens=out[step.name])
+            tokens += read + out[step.name]
+            cost += max(cost_usd(self._config.price(t.provider, t.model), usage) for t in step.targets)
+        return tokens, round(cost, 10)
+
     async def run(
         self,
         name: str,
@@ -90,7 +132,7 @@ class PipelineRunner:
         trace: Context | None = None,
         caller: Caller = ANONYMOUS,
     ) -> PipelineResult:
-        pipeline = self.get(name)
+        pipeline = await self.check(name, caller)
         values = resolve_inputs(name, pipeline, inputs)
         if timeout_s is not None and timeout_s > self._config.timeouts.max_request_s:
             raise GatewayError(422, "invalid_request", f"timeout_s: at most {self._config.timeouts.max_request_s:g}",

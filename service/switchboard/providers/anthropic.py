@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard.core.events import Finish, StreamEnd, StreamEvent, TextDelta, ToolCallDelta
 from switchboard.core.outcome import FinishReason, Outcome
-from switchboard.core.request import ImagePart, Message, TextPart
+from switchboard.core.request import ImagePart, Message, Request, TextPart
 from switchboard.core.response import Usage
 from switchboard.providers.base import (
     Adapter,
@@ -24,7 +25,6 @@ from switchboard.providers.schemas import SchemaRules, lower_schema
 API_VERSION = "2023-06-01"
 MAX_TEMPERATURE = 1.0  # Anthropic accepts 0-1; the standard request allows up to 2
 JSON_TOOL = "json_output"  # the forced tool that carries a `json_object` answer
-EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "max", "max": "max"}
 _UNSAFE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 
 STOP_REASONS: dict[str | None, FinishReason] = {
@@ -53,17 +53,18 @@ def content_blocks(parts: list[TextPart | ImagePart]) -> list[dict[str, Any]]:
         data_uri = part.data_uri
         source = ({"type": "base64", "media_type": data_uri[0], "data": data_uri[1]} if data_uri
                   else {"type": "url", "url": part.url})
-        blocks.append({"type": "image", "source": source})
+        blocks.append({"type": "image", "source": source})  # no `detail` here: listed as dropped (unsent)
     return blocks
 
 
-def messages_body(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
-    """(system text, messages): consecutive turns of one role merged, tool results first in their user turn."""
-    system: list[str] = []
+def messages_body(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system blocks, messages): consecutive turns of one role merged, tool results first in their user turn.
+    Parts stay parts: every system message and text part is a block of its own."""
+    system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     for message in messages:
         if message.role == "system":
-            system.append(message.text())
+            system.extend(content_blocks(message.parts()))
             continue
         if message.role == "tool":
             result: dict[str, Any] = {"type": "tool_result", "tool_use_id": safe_id(message.tool_call_id or "")}
@@ -90,7 +91,118 @@ def messages_body(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
     for turn in out:  # a lone text block is sent as plain text, as clients write it
         if len(turn["content"]) == 1 and turn["content"][0]["type"] == "text":
             turn["content"] = turn["content"][0]["text"]
-    return "\n\n".join(text for text in system if text), out
+    return system, out
+
+
+# -- what each Claude model takes (thinking, effort, sampling), by its version --------------------------------
+@dataclass(frozen=True, slots=True)
+class Claude:
+    """What one Claude model documents, read from its id (`claude-sonnet-4-6`, `claude-3-7-sonnet-20250219`,
+    `claude-haiku-4-5-20251001`): adaptive thinking from 4.6 on (4.6 also takes a budget, deprecated); only
+    adaptive from 4.7 on and in the Mythos and Fable families, which also refuse sampling parameters; the
+    effort parameter on Opus 4.5 (low to high) and on 4.6 and later (max too; xhigh from 4.7); temperature and
+    top_p together are refused from 4.1 on. An id without a version is read as the oldest behaviour."""
+
+    version: tuple[int, int] | None
+    family: str
+
+    @classmethod
+    def of(cls, model: str) -> Claude:
+        words = model.lower().split("-")
+        numbers = [int(word) for word in words if word.isdigit() and len(word) < 8]  # not a trailing date
+        family = next((word for word in words[1:] if word.isalpha() and word != "preview"), "")
+        version = (numbers[0], numbers[1] if len(numbers) > 1 else 0) if numbers else None
+        return cls(version, family)
+
+    def _at_least(self, version: tuple[int, int]) -> bool:
+        return self.version is not None and self.version >= version
+
+    @property
+    def adaptive_only(self) -> bool:
+        return self._at_least((4, 7)) or self.family in ("mythos", "fable")
+
+    @property
+    def adaptive(self) -> bool:
+        return self.adaptive_only or self._at_least((4, 6))
+
+    @property
+    def efforts(self) -> tuple[str, ...]:
+        if self.adaptive_only:
+            return ("low", "medium", "high", "xhigh", "max") if self.family != "mythos" or self._at_least((5, 0)) \
+                else ("low", "medium", "high", "max")
+        if self._at_least((4, 6)):
+            return ("low", "medium", "high", "max")
+        if self.family == "opus" and self._at_least((4, 5)):
+            return ("low", "medium", "high")
+        return ()
+
+    @property
+    def sampling(self) -> bool:
+        return not self.adaptive_only
+
+    @property
+    def one_sampler(self) -> bool:
+        """temperature and top_p are refused together (Sonnet 4.5, Opus 4.1 and later)."""
+        return self.version is None or self._at_least((4, 1))
+
+    def effort(self, wanted: str) -> str | None:
+        """The nearest effort this model takes to `wanted` (none above it: xhigh → max → high)."""
+        for candidate in {"xhigh": ("xhigh", "max", "high"), "max": ("max", "high")}.get(wanted, (wanted,)):
+            if candidate in self.efforts:
+                return candidate
+        return None
+
+
+THINKS = ("low", "medium", "high", "xhigh", "max")  # efforts that turn thinking on ("none", "minimal" do not)
+BUDGETS = {"low": 2048, "medium": 8192, "high": 16384, "xhigh": 32768, "max": 32768}  # an effort as a budget
+MIN_BUDGET = 1024  # Anthropic's floor; the budget must also stay below max_tokens
+
+
+@dataclass(slots=True)
+class Thinking:
+    """How one request's reasoning reaches one model: the `thinking` object, the effort, what is left out."""
+
+    thinking: dict[str, Any] | None = None
+    effort: str | None = None
+    unsent: list[str] = field(default_factory=list)
+    max_tokens: int | None = None  # grown to make room for the budget when the client set no cap
+
+
+def thinking_for(request: Request, model: str, max_tokens: int) -> Thinking:
+    claude = Claude.of(model)
+    wanted, budget = request.reasoning_effort, request.reasoning_budget
+    if wanted not in THINKS and budget is None:
+        return Thinking()
+    choice = request.tool_choice
+    if request.tools and choice is not None and choice.mode in ("required", "function"):
+        # Thinking cannot go with a forced tool (400 "Thinking may not be enabled when tool_choice forces tool
+        # use"): the tool the client forces is a requirement, the effort a preference, so thinking gives way.
+        return Thinking(unsent=["reasoning_effort"] + (["reasoning_budget"] if budget is not None else []))
+    effort = claude.effort(wanted) if wanted in THINKS else None
+    if claude.adaptive and (budget is None or claude.adaptive_only):
+        return Thinking({"type": "adaptive"}, effort, ["reasoning_budget"] if budget is not None else [])
+    tokens = max(budget if budget is not None else BUDGETS[wanted or "medium"], MIN_BUDGET)
+    if request.max_tokens is None:  # no cap from the client: room for the thinking above the answer's default
+        return Thinking({"type": "enabled", "budget_tokens": tokens}, effort if budget is None else None,
+                        max_tokens=max_tokens + tokens)
+    tokens = min(tokens, max_tokens - 1)  # the client's cap covers thinking and answer alike
+    if tokens < MIN_BUDGET:  # no room to think below max_tokens
+        return Thinking(None, effort, (["reasoning_budget"] if budget is not None else []) +
+                        ([] if effort else ["reasoning_effort"]))
+    return Thinking({"type": "enabled", "budget_tokens": tokens}, effort if budget is None else None)
+
+
+def sampling_for(request: Request, model: str, thinking: bool) -> tuple[dict[str, Any], list[str]]:
+    """(temperature / top_p to send, the ones left out)."""
+    claude = Claude.of(model)
+    given = {name: getattr(request, name) for name in ("temperature", "top_p") if getattr(request, name) is not None}
+    if not claude.sampling or thinking:  # refused by the model, or with thinking on
+        return {}, list(given)
+    if "temperature" in given:
+        given["temperature"] = min(given["temperature"], MAX_TEMPERATURE)
+    if claude.one_sampler and len(given) == 2:
+        return {"temperature": given["temperature"]}, ["top_p"]
+    return given, []
 
 
 ANTHROPIC_SCHEMA = SchemaRules(
@@ -117,32 +229,28 @@ class AnthropicAdapter(Adapter):
         system, messages = messages_body(request.messages)
         body: dict[str, Any] = {"model": call.model, "max_tokens": call.max_tokens, "messages": messages,
                                 "stream": True}
-        if system:
-            body["system"] = system
-        choice = request.tool_choice
-        # Thinking cannot go with a forced tool (400 "Thinking may not be enabled when tool_choice forces tool
-        # use"): the tool the client forces is a requirement, the effort a preference, so thinking gives way.
-        forced = bool(request.tools) and choice is not None and choice.mode in ("required", "function")
-        thinking = request.reasoning_effort in EFFORTS and not forced
-        if not thinking:  # with thinking on, sampling parameters are refused
-            if request.temperature is not None:
-                body["temperature"] = min(request.temperature, MAX_TEMPERATURE)
-            elif request.top_p is not None:  # not together with temperature on recent models
-                body["top_p"] = request.top_p
+        if system:  # one block is sent as plain text, as clients write it
+            body["system"] = system[0]["text"] if len(system) == 1 else system
+        thinking = thinking_for(request, call.model, call.max_tokens)
+        if thinking.max_tokens is not None:
+            body["max_tokens"] = thinking.max_tokens
+        body.update(sampling_for(request, call.model, thinking.thinking is not None)[0])
         if request.stop:
             body["stop_sequences"] = request.stop
         if request.user and "@" not in request.user:  # an opaque id only, never an email
             body["metadata"] = {"user_id": request.user}
         output_config: dict[str, Any] = {}
-        if thinking:
-            body["thinking"] = {"type": "adaptive"}
-            output_config["effort"] = EFFORTS[request.reasoning_effort or ""]
+        if thinking.thinking is not None:
+            body["thinking"] = thinking.thinking
+        if thinking.effort is not None:
+            output_config["effort"] = thinking.effort
         tools = [{"name": tool.name, "description": tool.description or "",
                   # a strict tool's schema has the structured-output subset
                   "input_schema": lower_schema(tool.parameters, ANTHROPIC_SCHEMA) if tool.strict and tool.parameters
                   else tool.parameters or {"type": "object", "properties": {}},
                   **({"strict": tool.strict} if tool.strict is not None else {})}
                  for tool in request.tools or ()]
+        choice = request.tool_choice
         tool_choice: dict[str, Any] | None = None
         if choice is not None and tools:
             tool_choice = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"},
@@ -154,8 +262,9 @@ class AnthropicAdapter(Adapter):
             output_config["format"] = {"type": "json_schema", "schema": lower_schema(form.schema or {},
                                                                                      ANTHROPIC_SCHEMA)}
         elif form is not None and form.type == "json_object":
-            if tools or thinking:  # a forced tool would override theirs: ask in words instead
-                body["system"] = (system + "\n\n" if system else "") + "Answer with one JSON object and nothing else."
+            if tools or thinking.thinking is not None:  # a forced tool would override theirs: ask in words
+                system.append({"type": "text", "text": "Answer with one JSON object and nothing else."})
+                body["system"] = system[0]["text"] if len(system) == 1 else system
             else:
                 tools = [{"name": JSON_TOOL, "description": "Give the answer as a JSON object.",
                           "input_schema": {"type": "object", "additionalProperties": True}}]
@@ -168,14 +277,25 @@ class AnthropicAdapter(Adapter):
             body["output_config"] = output_config
         return body
 
+    def unsent(self, call: ProviderCall) -> list[str]:
+        request = call.request
+        thinking = thinking_for(request, call.model, call.max_tokens)
+        unsent = [*thinking.unsent, *sampling_for(request, call.model, thinking.thinking is not None)[1]]
+        if request.user and "@" in request.user:
+            unsent.append("user")
+        if any(isinstance(part, ImagePart) and part.detail not in (None, "auto")
+               for message in request.messages for part in message.parts()):
+            unsent.append("image_url.detail")
+        return unsent
+
     def error_detail(self, data: Any) -> str:
         error = data["error"]
         return f"{error.get('type')}: {error.get('message', '')}"
 
     def stream_parser(self, call: ProviderCall) -> StreamParser:
         form = call.request.response_format
-        forced_json = (form is not None and form.type == "json_object" and not call.request.tools
-                       and call.request.reasoning_effort not in EFFORTS)  # as in body(): no tools, no thinking
+        forced_json = (form is not None and form.type == "json_object" and not call.request.tools  # as in body()
+                       and thinking_for(call.request, call.model, call.max_tokens).thinking is None)
         return AnthropicStreamParser(JSON_TOOL if forced_json else None)
 
 

@@ -5,14 +5,19 @@ stall timers then protect every call (a target that accepts the connection and s
 deadline), and an unstreamed answer is the collected stream. A protocol module only maps: a `ProviderCall` to
 its request body, and its events to the neutral `StreamEvent`s below. An adapter never retries and never fails
 over; it reports what happened as a `ProviderError`.
+
+A failure before any byte of a response (refused, DNS, TLS, a reset or a closed connection) is a
+connection-level failure: it says the endpoint (the base URL's host) is unreachable, for every model behind
+it, so its `ProviderError` names the `host` and has no `status` (no HTTP status came).
 """
 
 from __future__ import annotations
 
 import email.utils
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import aiohttp
@@ -86,11 +91,13 @@ class ProviderError(SwitchboardError):
         status: int | None = None,
         retry_after_s: float | None = None,
         retryable: bool | None = None,
+        host: str | None = None,
     ) -> None:
         super().__init__(detail)
         self.outcome = outcome
         self.detail = redact(detail)[:DETAIL_LIMIT]
         self.status = status
+        self.host = host  # set for connection-level failures only: the endpoint that could not be reached
         self.retry_after_s = retry_after_s
         self.retryable = outcome in RETRYABLE if retryable is None else retryable
 
@@ -147,6 +154,12 @@ class Adapter:
     def usable(self) -> bool:
         return self.base_url is not None and (self.api_key is not None or not self.key_required)
 
+    @property
+    def host(self) -> str | None:
+        """The endpoint: the base URL's host, with its port when one is given (`api.openai.com`,
+        `127.0.0.1:8000`). Targets that share it share its connection-level health."""
+        return endpoint_of(self.base_url)
+
     # -- protocol mapping, per subclass -------------------------------------------------------
     def url(self, call: ProviderCall) -> str:
         raise NotImplementedError
@@ -160,6 +173,19 @@ class Adapter:
 
     def stream_parser(self, call: ProviderCall) -> StreamParser:
         raise NotImplementedError
+
+    def unsent(self, call: ProviderCall) -> list[str]:
+        """The parameters of `call` this protocol (or this model) cannot express, so `body` leaves out: each is
+        listed in the response's `dropped`, never dropped silently. `body` and this share their helpers."""
+        return []
+
+    def prepared(self, call: ProviderCall) -> ProviderCall:
+        """`call` with what `unsent` leaves out added to its request's `dropped` (a copy: the next target of
+        the chain starts again from the request the client sent)."""
+        unsent = [name for name in self.unsent(call) if name not in call.request.dropped]
+        if not unsent:
+            return call
+        return replace(call, request=replace(call.request, dropped=[*call.request.dropped, *unsent]))
 
     def cannot_serve(self, request: Request) -> list[str]:
         """Combinations this protocol refuses although each part is a capability it has (skipped as
@@ -193,9 +219,11 @@ class Adapter:
         Closing this generator early closes the upstream connection, so nothing keeps running (or billing).
         """
         parser = self.stream_parser(call)
+        responded = False
         try:
             async with session.post(self.url(call), data=orjson.dumps(self.body(call)),
                                     headers=self._headers(True)) as response:
+                responded = True
                 if response.status != 200:
                     raise self.status_error(response.status, response.headers, await response.read())
                 if not response.headers.get("content-type", "").startswith("text/event-stream"):
@@ -209,18 +237,25 @@ class Adapter:
                         if isinstance(item, StreamEnd):
                             return
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+            if not responded:
+                raise self.connection_error(error) from None
             raise ProviderError(Outcome.CONNECT_ERROR, f"stream broken: {type(error).__name__}", status=200) from None
         raise ProviderError(Outcome.CONNECT_ERROR, "stream cut before its end marker", status=200)
 
     async def embed(self, session: aiohttp.ClientSession, call: EmbeddingCall) -> Embeddings:
+        status: int | None = None
         try:
             async with session.post(self.embeddings_url(call), data=orjson.dumps(self.embeddings_body(call)),
                                     headers=self._headers(False)) as response:
+                status = response.status
                 raw = await response.read()
                 if response.status != 200:
                     raise self.status_error(response.status, response.headers, raw)
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
-            raise ProviderError(Outcome.CONNECT_ERROR, f"{type(error).__name__}: {error}") from None
+            if status is None:
+                raise self.connection_error(error) from None
+            raise ProviderError(Outcome.CONNECT_ERROR, f"body broken: {type(error).__name__}",
+                                status=status) from None
         try:
             return self.parse_embeddings(orjson.loads(raw), call)
         except ProviderError:
@@ -229,6 +264,12 @@ class Adapter:
             raise ProviderError(
                 Outcome.INVALID_RESPONSE, f"unreadable response body ({type(error).__name__})", status=200
             ) from None
+
+    def connection_error(self, error: Exception) -> ProviderError:
+        """A failure before any byte of a response, in words that name the endpoint (and no HTTP status)."""
+        host = self.host
+        return ProviderError(Outcome.CONNECT_ERROR, f"{connection_failure(error)} ({host}): {type(error).__name__}",
+                             host=host)
 
     def status_error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ProviderError:
         outcome = outcome_for_status(status)
@@ -250,6 +291,30 @@ class Adapter:
             retry_after_s=parse_retry_after(headers),
             retryable=retryable,
         )
+
+
+def endpoint_of(base_url: str | None) -> str | None:
+    """`https://api.openai.com/v1` -> `api.openai.com`; `http://127.0.0.1:8000/v1` -> `127.0.0.1:8000`."""
+    if base_url is None:
+        return None
+    return urllib.parse.urlsplit(base_url).netloc.rpartition("@")[2] or None  # never a user:password@
+
+
+def connection_failure(error: Exception) -> str:
+    """What went wrong before any response, in the words an operator looks for."""
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return "DNS lookup failed"
+    if isinstance(error, aiohttp.ClientSSLError):
+        return "TLS handshake failed"
+    if isinstance(error, aiohttp.ServerTimeoutError):
+        return "connect timeout"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        if isinstance(error.os_error, ConnectionRefusedError):
+            return "connection refused"
+        return "cannot connect"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "connection closed before any response"
+    return "connection reset before any response"
 
 
 async def sse_events(lines: AsyncIterator[bytes]) -> AsyncIterator[tuple[str | None, str]]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from switchboard.core.events import Finish, LogprobsDelta, StreamEnd, StreamEvent, TextDelta, ToolCallDelta
 from switchboard.core.outcome import FinishReason, Outcome
-from switchboard.core.request import ImagePart, Message, Request
+from switchboard.core.request import ImagePart, Message, Part, Request, TextPart
 from switchboard.core.response import Usage
 from switchboard.providers.base import (
     Adapter,
@@ -19,6 +19,7 @@ from switchboard.providers.base import (
     load_event,
     token_count,
 )
+from switchboard.providers.openai import token_arrays_refused
 from switchboard.providers.schemas import SchemaRules, lower_schema
 
 MAX_TEMPERATURE = 1.0
@@ -45,21 +46,29 @@ def _clamp(value: float, bounds: tuple[float, float]) -> float:
     return min(max(value, bounds[0]), bounds[1])
 
 
+def _parts(parts: list[Part], role: str) -> list[dict[str, Any]]:
+    """Parts as Cohere's content list (images only in user messages: elsewhere left out, and listed)."""
+    out: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, TextPart):
+            out.append({"type": "text", "text": part.text})
+        elif role == "user":
+            out.append({"type": "image_url", "image_url": {
+                "url": part.url, **({"detail": part.detail} if part.detail in DETAILS else {})}})
+    return out
+
+
 def message_body(message: Message) -> dict[str, Any]:
     body: dict[str, Any] = {"role": message.role}
     if message.role == "tool":
         body["tool_call_id"] = message.tool_call_id
-        body["content"] = message.text()
+        body["content"] = message.content if isinstance(message.content, str) else \
+            _parts(message.parts(), "tool")  # parts stay parts: "sunny" and "21C" are two
         return body
-    if isinstance(message.content, list):
-        body["content"] = [
-            {"type": "image_url", "image_url": {"url": part.url,
-                                                **({"detail": part.detail} if part.detail in DETAILS else {})}}
-            if isinstance(part, ImagePart) else {"type": "text", "text": part.text}
-            for part in message.content
-        ]
+    if isinstance(message.content, list) and not (message.tool_calls and message.role == "assistant"):
+        body["content"] = _parts(message.content, message.role)
     elif message.content and message.tool_calls and message.role == "assistant":
-        body["tool_plan"] = message.content  # what a turn says before its calls is Cohere's tool plan
+        body["tool_plan"] = message.text()  # what a turn says before its calls is Cohere's tool plan (a string)
     elif message.content:  # omitted rather than null or "" beside tool calls
         body["content"] = message.content
     if message.tool_calls:
@@ -67,6 +76,24 @@ def message_body(message: Message) -> dict[str, Any]:
                                "function": {"name": call.name, "arguments": call.arguments}}
                               for call in message.tool_calls]
     return body
+
+
+def strict_tools(request: Request) -> bool | None:
+    """Cohere's `strict_tools` covers every tool: sent when every tool is strict and has a required parameter
+    (its rule); None when no tool asked for strictness."""
+    tools = request.tools or []
+    if not any(tool.strict for tool in tools):
+        return None
+    return all(tool.strict and (tool.parameters or {}).get("required") for tool in tools)
+
+
+def thinking_body(request: Request) -> dict[str, Any] | None:
+    """`thinking`: enabled (with the client's budget, if any) for an effort that thinks, disabled for none."""
+    if request.reasoning_budget is not None:
+        return {"type": "enabled", "token_budget": request.reasoning_budget}
+    if request.reasoning_effort is None:
+        return None
+    return {"type": "disabled" if request.reasoning_effort in ("none", "minimal") else "enabled"}
 
 
 class CohereAdapter(Adapter):
@@ -109,6 +136,8 @@ class CohereAdapter(Adapter):
                 "name": tool.name, "description": tool.description or "",
                 "parameters": tool.parameters or {"type": "object", "properties": {}},
             }} for tool in tools]
+            if strict_tools(request):
+                body["strict_tools"] = True
             if choice is not None and choice.mode in ("required", "function"):
                 body["tool_choice"] = "REQUIRED"
             elif choice is not None and choice.mode == "none":
@@ -117,7 +146,32 @@ class CohereAdapter(Adapter):
         if form is not None and form.type != "text":
             schema = lower_schema(form.schema, COHERE_SCHEMA) if form.schema else None
             body["response_format"] = {"type": "json_object", **({"json_schema": schema} if schema else {})}
+        thinking = thinking_body(request)
+        if thinking is not None:
+            body["thinking"] = thinking
         return body
+
+    def unsent(self, call: ProviderCall) -> list[str]:
+        """What Chat v2 has no field for: the end user, top logprobs (its logprobs have no alternatives),
+        turning parallel calls off, strictness for only some tools, an image's `original` detail, images
+        outside user messages."""
+        request = call.request
+        unsent = []
+        if request.user is not None:
+            unsent.append("user")
+        if request.logprobs and request.top_logprobs:
+            unsent.append("top_logprobs")
+        if request.parallel_tool_calls is False and request.tools:
+            unsent.append("parallel_tool_calls")
+        if strict_tools(request) is False:
+            unsent.append("tools.strict")
+        images = [(message.role, part) for message in request.messages for part in message.parts()
+                  if isinstance(part, ImagePart)]
+        if any(part.detail not in (None, *DETAILS) for _, part in images):
+            unsent.append("image_url.detail")
+        if any(role != "user" for role, _ in images):
+            unsent.append("tool result images")
+        return unsent
 
     def cannot_serve(self, request: Request) -> list[str]:
         form = request.response_format
@@ -136,6 +190,8 @@ class CohereAdapter(Adapter):
 
     def embeddings_body(self, call: EmbeddingCall) -> dict[str, Any]:
         request = call.request
+        if request.tokens is not None:
+            raise token_arrays_refused(self.kind)
         body: dict[str, Any] = {"model": call.model, "texts": request.inputs,
                                 "input_type": request.input_type or "search_document",
                                 "embedding_types": ["float"]}
@@ -145,8 +201,8 @@ class CohereAdapter(Adapter):
 
     def parse_embeddings(self, data: Any, call: EmbeddingCall) -> Embeddings:
         vectors = data["embeddings"]["float"]
-        if len(vectors) != len(call.request.inputs):
-            raise ProviderError(Outcome.INVALID_RESPONSE, f"{len(vectors)} vectors for {len(call.request.inputs)} "
+        if len(vectors) != call.request.count():
+            raise ProviderError(Outcome.INVALID_RESPONSE, f"{len(vectors)} vectors for {call.request.count()} "
                                 "inputs", status=200)
         billed = (data.get("meta") or {}).get("billed_units") or {}
         usage = Usage(input_tokens=token_count(billed.get("input_tokens"))) if billed else None

@@ -44,11 +44,11 @@ def short_id(value: str, limit: int | None) -> str:
 
 def message_body(message: Message, id_limit: int | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"role": message.role}
-    if isinstance(message.content, list):
+    if isinstance(message.content, list):  # parts stay parts (a tool result takes text parts only)
         body["content"] = [
             {"type": "image_url", "image_url": {"url": part.url, **({"detail": part.detail} if part.detail else {})}}
             if isinstance(part, ImagePart) else {"type": "text", "text": part.text}
-            for part in message.content
+            for part in message.content if message.role != "tool" or not isinstance(part, ImagePart)
         ]
     else:
         body["content"] = message.content
@@ -110,6 +110,7 @@ class OpenAIAdapter(Adapter):
     # OpenAI refuses `json_object` unless a message says "json"; clients of other providers need not say it.
     json_word_required = True
     tool_id_limit: int | None = 40  # characters in a tool call's id
+    takes_token_ids = True  # embeddings of token arrays: OpenAI's models read tiktoken's ids
 
     def url(self, call: ProviderCall) -> str:
         return f"{self.base_url}/chat/completions"
@@ -132,6 +133,15 @@ class OpenAIAdapter(Adapter):
         }
         return request_body(call.request, body)
 
+    def unsent(self, call: ProviderCall) -> list[str]:
+        """A thinking budget has no field here (its effort goes instead); nor has an image in a tool result."""
+        request = call.request
+        unsent = ["reasoning_budget"] if request.reasoning_budget is not None else []
+        if any(isinstance(part, ImagePart) for message in request.messages if message.role == "tool"
+               for part in message.parts()):
+            unsent.append("tool result images")
+        return unsent
+
     def error_detail(self, data: Any) -> str:
         error = data.get("error", data) if isinstance(data, dict) else data
         if isinstance(error, dict):  # OpenAI, vLLM >= 0.10.1 and the older flat vLLM body
@@ -148,7 +158,10 @@ class OpenAIAdapter(Adapter):
 
     def embeddings_body(self, call: EmbeddingCall) -> dict[str, Any]:
         request = call.request
-        body: dict[str, Any] = {"model": call.model, "input": request.inputs, "encoding_format": "float"}
+        if request.tokens is not None and not self.takes_token_ids:
+            raise token_arrays_refused(self.kind)
+        body: dict[str, Any] = {"model": call.model, "input": request.tokens if request.tokens is not None
+                                else request.inputs, "encoding_format": "float"}
         if request.dimensions is not None:
             body["dimensions"] = request.dimensions
         if request.user is not None:
@@ -157,8 +170,8 @@ class OpenAIAdapter(Adapter):
 
     def parse_embeddings(self, data: Any, call: EmbeddingCall) -> Embeddings:
         items = sorted(data["data"], key=lambda item: item["index"])
-        if len(items) != len(call.request.inputs):
-            raise ProviderError(Outcome.INVALID_RESPONSE, f"{len(items)} vectors for {len(call.request.inputs)} "
+        if len(items) != call.request.count():
+            raise ProviderError(Outcome.INVALID_RESPONSE, f"{len(items)} vectors for {call.request.count()} "
                                 "inputs", status=200)
         usage = data.get("usage") or {}
         tokens = token_count(usage.get("prompt_tokens"))
@@ -216,6 +229,14 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     max_tokens_field = "max_tokens"
     json_word_required = False
     tool_id_limit = None
+    takes_token_ids = False  # its model has a tokenizer of its own: tiktoken's ids mean nothing to it
+
+
+def token_arrays_refused(kind: str) -> ProviderError:
+    """Token arrays (tiktoken ids, as LangChain's OpenAIEmbeddings sends by default) for a model that needs
+    text: no tokenizer here can turn them back into text, so the client is told what to send instead."""
+    return ProviderError(Outcome.BAD_REQUEST, f"{kind} embeds text, not token arrays: send the inputs as text "
+                         "(LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False))", retryable=False)
 
 
 def parse_usage(usage: Any) -> Usage | None:

@@ -87,6 +87,9 @@ class Breakers(Protocol):
 
     async def states(self) -> dict[str, BreakerState]: ...
 
+    def reconfigure(self, config: BreakerConfig, targets: list[str]) -> None:
+        """A reloaded config's threshold and cooldown, and the targets whose states are reported."""
+
 
 class MemoryBreakers:
     """One process's breakers (no REDIS_URL)."""
@@ -119,3 +122,9 @@ class MemoryBreakers:
 
     async def states(self) -> dict[str, BreakerState]:
         return {key: breaker.state for key, breaker in self._breakers.items()}
+
+    def reconfigure(self, config: BreakerConfig, targets: list[str]) -> None:
+        """A reloaded config: its threshold and cooldown apply from now on, to existing breakers too."""
+        self._config = config
+        for breaker in self._breakers.values():
+            breaker.threshold, breaker.cooldown_s = config.failure_threshold, config.cooldown_s

@@ -60,6 +60,16 @@ if tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0') > now then return
 if now - opened >= tonumber(ARGV[1]) then return 'half_open' end
 return 'open'
 """
+# Reads without changing anything. Returns {state, failures, ms until a probe may go (0 unless open)}.
+PEEK = NOW + """
+local opened = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
+local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
+if opened == 0 then return {'closed', failures, 0} end
+if tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0') > now then return {'half_open', failures, 0} end
+local left = tonumber(ARGV[1]) - (now - opened)
+if left <= 0 then return {'half_open', failures, 0} end
+return {'open', failures, math.floor(left * 1000)}
+"""
 
 
 class RedisBreakers:
@@ -74,6 +84,7 @@ class RedisBreakers:
         self._failure = client.register_script(FAILURE)
         self._state = client.register_script(STATE)
         self._release = client.register_script(RELEASE)
+        self._peek = client.register_script(PEEK)
         self._fallback = MemoryBreakers(config)
         self._degraded = False
         # Targets whose last `allow` here saw failures or a probe: only their successes need a write.
@@ -138,6 +149,23 @@ class RedisBreakers:
         except (RedisError, OSError) as error:
             self._unreachable(error)
             await self._fallback.release(key)
+
+    async def peek(self, keys: list[str]) -> dict[str, tuple[BreakerState, int, float]]:
+        """(state, consecutive failures, seconds until a probe may go) of each key, changing nothing; raises
+        RedisError / OSError (the caller keeps what it knew)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                await self._peek(keys=[PREFIX + key], args=[self._config.cooldown_s], client=pipe)
+            values = await pipe.execute()
+        return {key: (BreakerState(state.decode() if isinstance(state, bytes) else state), int(failures),
+                      int(left_ms) / 1000) for key, (state, failures, left_ms) in zip(keys, values, strict=True)}
+
+    def reconfigure(self, config: BreakerConfig, targets: list[str]) -> None:
+        """A reloaded config: its threshold, cooldown and targets (the states reported) apply from now on."""
+        self._config = config
+        self._targets = targets
+        self._ttl = int(max(config.cooldown_s * 20, 3600))
+        self._fallback.reconfigure(config, targets)
 
     async def states(self) -> dict[str, BreakerState]:
         try:

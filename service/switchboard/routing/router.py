@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 
 from switchboard.config import GatewayConfig
+from switchboard.core.caller import Caller
 from switchboard.core.context import RequestContext
 from switchboard.core.errors import RouteRefused
 from switchboard.core.plan import Facts, Plan
@@ -45,6 +46,8 @@ class Router:
         for rule in self.rules:
             plan = await rule.decide(ctx, request, facts)
             if plan is not None:
+                if ctx.caller.allowed is not None and not ctx.caller.admin:
+                    plan = allowed_only(plan, ctx.caller)
                 return replace(plan, decided_at_ns=decided_at_ns,
                                decide_ms=(time.perf_counter() - started) * 1000)
         raise AssertionError("the default rule always answers")
@@ -62,4 +65,21 @@ class Router:
             if not ctx.caller.may_pin(request.model):
                 raise RouteRefused("model_not_allowed", f"model '{request.model}': this API key may not pin it",
                                    "model")
-        return decided(template, "embeddings", why, Facts(), ctx.caller.tier)
+        plan = decided(template, "embeddings", why, Facts(), ctx.caller.tier)
+        if ctx.caller.allowed is not None and not ctx.caller.admin:
+            plan = allowed_only(plan, ctx.caller)
+        return plan
+
+
+def allowed_only(plan: Plan, caller: Caller) -> Plan:
+    """The plan's targets the caller may use (its key's models, within its tier's): a chain the allow-list
+    shortens says so in its reason; one it empties is refused (403), naming the models it would have needed."""
+    kept = tuple(t for t in plan.targets if caller.may_use(f"{t.provider}/{t.model}"))
+    if len(kept) == len(plan.targets):
+        return plan
+    if not kept:
+        needed = ", ".join(f"{t.provider}/{t.model}" for t in plan.targets)
+        raise RouteRefused("model_not_allowed", f"this API key may not use any model of its route ({needed}); "
+                           f"it may use: {', '.join(sorted(caller.allowed or ())) or 'none'}", "model")
+    return replace(plan, targets=kept, reason=f"{plan.reason} (limited to the models this key may use: "
+                                             f"{' > '.join(t.key for t in kept)})")

@@ -5,7 +5,7 @@ With several worker processes set PROMETHEUS_MULTIPROC_DIR (prometheus-client's 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -16,6 +16,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -55,6 +56,53 @@ HEDGES = Counter("switchboard_hedges", "Hedged attempts started, by the provider
 BREAKER_STATE = Gauge("switchboard_breaker_state", "Circuit breaker per target: 0 closed, 1 half-open, 2 open.",
                       ["target"], multiprocess_mode="max")
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+FEEDBACK = Counter("switchboard_feedback", "Feedback on answers, by kind (up, down, score) and tenant.",
+                   ["kind", "tenant"])
+FEEDBACK_SCORE = Histogram("switchboard_feedback_score", "Feedback ratings, 0 to 1 (thumbs: 0 or 1).",
+                           buckets=(0.1, 0.25, 0.5, 0.75, 0.9, 1.0))
+ENDPOINT_FAILURES = Counter("switchboard_endpoint_failures", "Connection-level failures (refused, DNS, TLS, reset "
+                            "before any byte), once per attempt, by the endpoint's provider and host.",
+                            ["provider", "host", "outcome"])
+CONFIG_RELOADS = Counter("switchboard_config_reloads", "Config reloads (SIGHUP or POST /admin/config/reload), "
+                         "by result (ok, error).", ["result"])
+for _result in ("ok", "error"):
+    CONFIG_RELOADS.labels(_result)  # both series from the start: the first failure is an increase
+
+
+
+class ScrapeGauges:
+    """Gauges read from shared state at scrape time (`operations.gauges` sets them just before each exposition),
+    never on the request path. A gauge without a value is absent, not 0: without Redis there is no
+    `switchboard_redis_up` and no job gauges, rather than a false alarm."""
+
+    SPECS: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
+        "switchboard_target_drained": ("1 while an operator's drain holds the target (or its provider), else 0.",
+                                       ("target", "provider")),
+        "switchboard_redis_up": ("1 when this replica reached Redis at the scrape, else 0 (absent without Redis).",
+                                 ()),
+        "switchboard_jobs_queued": ("Pipeline jobs waiting in the queue (the same on every replica).", ()),
+        "switchboard_jobs_running": ("Pipeline jobs with status running (the same on every replica).", ()),
+        "switchboard_tenant_budget_usd_day": ("A tenant's daily budget in USD (limits.tenants).", ("tenant",)),
+    }
+
+    def __init__(self) -> None:
+        self._values: dict[str, dict[tuple[str, ...], float]] = {}
+
+    def set(self, name: str, values: dict[tuple[str, ...], float]) -> None:
+        if name not in self.SPECS:
+            raise KeyError(name)
+        self._values[name] = values  # replaced whole: a scrape rendering in another thread sees old or new
+
+    def collect(self) -> Any:
+        for name, (documentation, labels) in self.SPECS.items():
+            family = GaugeMetricFamily(name, documentation, labels=list(labels))
+            for label_values, value in self._values.get(name, {}).items():
+                family.add_metric(list(label_values), value)
+            yield family
+
+
+SCRAPED = ScrapeGauges()
+REGISTRY.register(SCRAPED)
 
 _tenants: set[str] = set()
 _children: dict[tuple[object, tuple[str, ...]], Any] = {}
@@ -87,5 +135,6 @@ def exposition(multiprocess: bool = False) -> tuple[bytes, str]:
     if multiprocess:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
+        registry.register(SCRAPED)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -7,6 +7,8 @@ figures, so `switchboard costs` counts real records and not text that merely loo
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import zlib
 from typing import Any
@@ -38,6 +40,7 @@ class Telemetry:
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled  # SWITCHBOARD_TELEMETRY=off: nothing at all (for measuring its cost)
+        self.replica = f"{socket.gethostname()}:{os.getpid()}"  # made in the process that serves (after a fork)
 
     # -- the request's start: its span (a server span for the HTTP front doors) ------------------------
     def started(self, ctx: RequestContext) -> None:
@@ -68,6 +71,8 @@ class Telemetry:
                 attempt.latency_ms / 1000)
         if attempt.hedged:
             metrics.child(metrics.HEDGES, attempt.provider).inc()
+        if attempt.host is not None:
+            metrics.child(metrics.ENDPOINT_FAILURES, attempt.provider, attempt.host, outcome).inc()
         if len(ctx.attempts) >= 2 and not attempt.hedged:
             previous = ctx.attempts[-2]
             if previous.outcome is not Outcome.OK:
@@ -105,6 +110,7 @@ class Telemetry:
             record=RECORD,
             request_id=ctx.id,
             client_request_id=ctx.client_id,
+            replica=self.replica,
             trace_id=tracing.trace_id(ctx.span),
             status=status,
             front_door=ctx.front_door,
@@ -215,6 +221,8 @@ def _path_step(attempt: Attempt) -> dict[str, Any]:
     }
     if attempt.detail:
         step["detail"] = attempt.detail
+    if attempt.host:
+        step["host"] = attempt.host
     if attempt.missing:
         step["missing"] = attempt.missing
     if attempt.hedged:

@@ -26,6 +26,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
+from switchboard.redact import redact
+
 _tracer: trace.Tracer | None = None
 record_content = False
 
@@ -69,6 +71,8 @@ def start(name: str, parent: Context | None = None, kind: trace.SpanKind = trace
     """A span that the caller ends; None when tracing is off."""
     if _tracer is None:
         return None
+    if attributes:
+        attributes = {k: redact(v) if isinstance(v, str) else v for k, v in attributes.items()}
     return _tracer.start_span(name, context=parent, kind=kind, attributes=attributes, start_time=start_time)
 
 
@@ -87,7 +91,8 @@ def end(span: trace.Span | None, attributes: Mapping[str, Any] | None = None, er
     if span is None:
         return
     if attributes:
-        span.set_attributes({k: v for k, v in attributes.items() if v is not None})
+        span.set_attributes({k: redact(v) if isinstance(v, str) else v for k, v in attributes.items()
+                             if v is not None})
     if error:
         span.set_status(trace.Status(trace.StatusCode.ERROR, error))
     span.end(end_time=end_time)
