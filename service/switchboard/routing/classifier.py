@@ -3,8 +3,13 @@
 Two linear heads over one cheap feature vector, computed once per prompt:
 - the WordPiece tokens of the prompt (the static embedder's tokenizer), as binary unigram features plus hashed
   token bigrams and the first and last tokens as features of their own (2^18 buckets), L2-normalised;
+- the ask (what the request wants done, apart from any pasted text: its first and last lines): its own words in
+  a range of their own, its own embedding, and cues for difficulty, ease, constraints and parts, so that a short
+  hard ask and a long paste with a trivial ask are not read by their length;
 - the prompt's static embedding (switchboard.embeddings: the same model file the semantic cache uses);
 - a few shape features (length, digits, symbols, lines, code fences), standardised.
+Each answer carries two confidences, one per signal: the task type's probability and the complexity score's
+distance from the threshold, so the rules can use one signal when the other is unsure.
 The task-type head is a softmax over the trained labels and "none". The complexity score ranks prompts so that
 sending the top ones to the strong model recovers the most quality; it adds two logits:
 - a logistic head trained on RouteLLM's per-prompt outcomes (did the weak model fail where the strong one
