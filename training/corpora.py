@@ -6,7 +6,10 @@ step can see a held-out prompt:
 - Arena-Hard prompts (coding, math, creative_writing): 30% held out;
 - RouteLLM's GSM8K and MMLU outcomes: 30% held out (contaminated prompts dropped first, as RouteLLM does);
 - RouteLLM's MT-Bench judgements: all held out (never trained on);
-- templated prompts (templates.py): training only.
+- templated prompts (templates.py, decorrelated.py) and the handwritten length-decorrelated prompts
+  (data/decorrelated/): training only;
+- issue 25's held-out prompts (data/heldout/, `heldout_prompts`): never trained on; any training prompt that
+  matches one of them (case and spacing aside) is dropped from training.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Prompt:
     task: str  # one of ALL_CLASSES
     complexity: str  # "simple" | "complex" | "" (unknown)
     source: str
+    kind: str = ""  # held-out prompts: "sh" short but hard, "le" long but easy, "" otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,32 @@ def handwritten() -> list[Prompt]:
             text = text.replace("\\n", "\n")
             out.append(Prompt(text, path.stem, {"s": "simple", "c": "complex"}[mark], "handwritten"))
     return out
+
+
+def decorrelated_handwritten() -> list[Prompt]:
+    """Handwritten training prompts whose length and difficulty point opposite ways (training only)."""
+    out = []
+    for path in sorted((HERE / "data" / "decorrelated").glob("*.tsv")):
+        for line in _lines(path):
+            mark, text = line.split("\t", 1)
+            out.append(Prompt(text.replace("\\n", "\n"), path.stem, {"s": "simple", "c": "complex"}[mark],
+                              "handwritten-decorrelated"))
+    return out
+
+
+def heldout_prompts() -> list[Prompt]:
+    """Issue 25's held-out set: written apart from the training data, read by bench/router_eval.py only."""
+    out = []
+    for path in sorted((HERE / "data" / "heldout").glob("*.tsv")):
+        for line in _lines(path):
+            mark, kind, text = line.split("\t", 2)
+            out.append(Prompt(text.replace("\\n", "\n"), path.stem, {"s": "simple", "c": "complex"}[mark],
+                              "heldout", "" if kind == "-" else kind))
+    return out
+
+
+def _key(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def arena() -> list[Prompt]:
@@ -136,13 +166,16 @@ def split(items: list, share: float, salt: str = "") -> tuple[list, list]:
 
 def task_type_sets(seed: int = 0) -> tuple[list[Prompt], list[Prompt]]:
     """(train, held-out) prompts for the task-type head."""
+    import decorrelated
     from templates import generate
 
     rng = random.Random(seed)
     hand_train, hand_test = split(handwritten(), 0.25, "hand")
     arena_train, arena_test = split(arena(), 0.30, "arena")
-    train = hand_train + arena_train
+    train = hand_train + arena_train + decorrelated_handwritten()
     train += [Prompt(text, task, "", "template") for task, _, text in generate(seed)]
+    train += [Prompt(text, task, complexity, "template-decorrelated")
+              for task, complexity, text in decorrelated.generate(seed)]
     gsm_train, _ = split(gsm8k(), 0.30, "routellm")
     train += [Prompt(o.text, "math", "", "gsm8k") for o in rng.sample(gsm_train, 250)]
     mmlu_train, _ = split(mmlu(), 0.30, "routellm")
@@ -150,7 +183,8 @@ def task_type_sets(seed: int = 0) -> tuple[list[Prompt], list[Prompt]]:
     other_q = [o for o in mmlu_train if o.group not in MMLU_MATH and "computer" not in o.group]
     train += [Prompt(o.text, "math", "", "mmlu") for o in rng.sample(math_q, 120)]
     train += [Prompt(o.text, NONE, "", "mmlu") for o in rng.sample(other_q, 200)]
-    return train, hand_test + arena_test
+    never = {_key(p.text) for p in heldout_prompts()}
+    return [p for p in train if _key(p.text) not in never], hand_test + arena_test
 
 
 def routellm_sets() -> tuple[list[Outcome], list[Outcome]]:

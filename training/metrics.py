@@ -72,3 +72,16 @@ def confusion(truth: list[str], pred: list[str], classes: tuple[str, ...]) -> np
     for t, p in zip(truth, pred):
         m[index[t], index[p]] += 1
     return m
+
+
+def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean of the recall on each class (here: complex and simple), so a skewed mix cannot flatter it."""
+    truth, predicted = np.asarray(truth, dtype=bool), np.asarray(predicted, dtype=bool)
+    return float((np.mean(predicted[truth]) + np.mean(~predicted[~truth])) / 2)
+
+
+def best_balanced_accuracy(truth: np.ndarray, scores: np.ndarray) -> float:
+    """The balanced accuracy of a one-feature rule (score >= t) at its best threshold: what length alone can do
+    when the threshold is chosen knowing the answers (a generous baseline)."""
+    order = np.unique(scores)
+    return max(balanced_accuracy(truth, scores >= t) for t in order)

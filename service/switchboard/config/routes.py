@@ -43,7 +43,9 @@ class TierConfig(Strict):
 
 class ClassifierConfig(Strict):
     enabled: bool = True
-    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.5  # below it: the default chain, and the reason says so
+    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.5  # task type below it: not used, the reason says so
+    # complexity confidence (0.5 at the threshold, 1 far from it) below it: the complexity is not used either
+    min_complexity_confidence: Annotated[float, Field(ge=0.5, le=1)] = 0.6
     complex_threshold: Annotated[float, Field(ge=0, le=1)] = 0.5  # a score at or above it is `complex`
     model: str | None = None  # a classifier artifact; the shipped one by default
 

@@ -56,7 +56,9 @@ class Facts:
     task_type_given: bool = False  # the caller named it (it always wins over the classifier)
     complexity: str | None = None
     score: float | None = None
-    confidence: float | None = None
+    confidence: float | None = None  # the classifier's confidence in its task type
+    complexity_confidence: float | None = None  # ... and in its complexity label
     classifier_ms: float | None = None
-    unsure: bool = False  # the classifier's confidence was below the configured minimum
+    unsure: bool = False  # the task-type confidence was below the configured minimum
+    complexity_unsure: bool = False  # the complexity confidence was below its minimum
     notes: list[str] = field(default_factory=list)

@@ -48,8 +48,12 @@ class Decision(BaseModel):
     complexity: Literal["simple", "complex"] | None = None
     score: float | None = None  # complexity score, 0-1
     confidence: float | None = None  # the classifier's confidence in its task type
+    complexity_confidence: float | None = None  # ... and in its complexity label (0.5 at the threshold, 1 sure)
     classifier_ms: float | None = None
     tier: str | None = None
+    # What the deciding rule matched on: "model" (pinned), "pipeline_step", "task_type", "complexity" or
+    # "default" (a tier's default chain or the global one).
+    signal: str | None = None
 
 
 class Route(BaseModel):

@@ -30,10 +30,14 @@ def plan_template(config: GatewayConfig, targets: list[TargetRef] | tuple[Target
     )
 
 
-def decided(template: Plan, rule: str, why: str, facts: Facts, tier: str | None = None) -> Plan:
-    """The template with the rule's decision: `why` begins the reason, the chain ends it."""
+def decided(template: Plan, rule: str, why: str, facts: Facts, tier: str | None = None,
+            signal: str | None = None) -> Plan:
+    """The template with the rule's decision: `why` begins the reason, the chain ends it; `signal` is what the
+    rule matched on."""
     decision = Decision(rule=rule, task_type=facts.task_type, complexity=facts.complexity,  # type: ignore[arg-type]
-                        score=facts.score, confidence=facts.confidence, classifier_ms=facts.classifier_ms, tier=tier)
+                        score=facts.score, confidence=facts.confidence,
+                        complexity_confidence=facts.complexity_confidence, classifier_ms=facts.classifier_ms,
+                        tier=tier, signal=signal)
     notes = "".join(f" ({note})" for note in facts.notes)
     return replace(template, reason=f"{why}{notes}: {template.chain}", decision=decision)
 

@@ -1,8 +1,10 @@
 """When the caller names no task type, the classifier infers one, and the prompt's complexity.
 
-It never chooses a chain itself: it adds task type, complexity, score and confidence to the facts the
-later rules match on. Below `routing.classifier.min_confidence` it marks the request unsure, and the
-later rules fall back to a default chain, saying why."""
+It never chooses a chain itself: it adds task type, complexity, score and both confidences to the facts the
+later rules match on. Each signal stands on its own: below `routing.classifier.min_confidence` the task type
+is left out, below `min_complexity_confidence` the complexity is; the tier rule still matches a confident
+complexity when the task type is unsure, and a request unsure of both takes its tier's default chain (or the
+global default), the reason saying why."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class ClassifyRule:
         settings = config.routing.classifier
         self._classifier = classifier if settings.enabled else None
         self._min_confidence = settings.min_confidence
+        self._min_complexity_confidence = settings.min_complexity_confidence
         self._threshold = settings.complex_threshold
         self._known = set(config.routes) | {name for tier in config.tiers.values() for name in tier.routes}
 
@@ -38,12 +41,17 @@ class ClassifyRule:
         facts.classifier_ms = round((time.perf_counter() - started) * 1000, 3)
         facts.confidence = round(result.confidence, 4)
         facts.score = round(result.score, 4)
+        facts.complexity_confidence = round(result.complexity_confidence, 4)
+        if result.complexity_confidence < self._min_complexity_confidence:
+            facts.complexity_unsure = True
+            facts.notes.append(f"complexity unsure: confidence {result.complexity_confidence:.2f} < "
+                               f"{self._min_complexity_confidence:.2f}")
+        else:
+            facts.complexity = result.complexity
         if result.confidence < self._min_confidence:
             facts.unsure = True
             facts.notes.append(f"classifier unsure: confidence {result.confidence:.2f} < {self._min_confidence:.2f}")
-            return None
-        facts.complexity = result.complexity
-        if result.task_type in self._known:
+        elif result.task_type in self._known:
             facts.task_type = result.task_type
         return None
 

@@ -25,7 +25,7 @@ class DefaultRule:
             why = "no task type inferred: default route"
         else:
             why = "no task_type: default route"
-        return decided(self._plan, NAME, why, facts, ctx.caller.tier)
+        return decided(self._plan, NAME, why, facts, ctx.caller.tier, "default")
 
 
 def build(config: GatewayConfig, services: Services) -> DefaultRule:

@@ -46,7 +46,7 @@ class PinnedRule:
         if not ctx.caller.may_pin(model):
             raise RouteRefused("model_not_allowed", f"model '{model}': this API key may not pin it "
                                "(keys list the models they may pin: keys create --models)", "model")
-        return decided(template, NAME, f"pinned by model {model}", facts, ctx.caller.tier)
+        return decided(template, NAME, f"pinned by model {model}", facts, ctx.caller.tier, "model")
 
 
 def build(config: GatewayConfig, services: Services) -> PinnedRule:

@@ -23,7 +23,8 @@ class PipelineStepRule:
         if request.pipeline_step is None:
             return None
         name, step = request.pipeline_step
-        return decided(self._plans[(name, step)], NAME, f"pipeline {name} step {step}", facts, ctx.caller.tier)
+        return decided(self._plans[(name, step)], NAME, f"pipeline {name} step {step}", facts, ctx.caller.tier,
+                       "pipeline_step")
 
 
 def build(config: GatewayConfig, services: Services) -> PipelineStepRule:

@@ -26,7 +26,7 @@ class TaskTypeRule:
             why = f"task_type {facts.task_type}"
         else:
             why = f"task_type {facts.task_type} inferred (confidence {facts.confidence:.2f})"
-        return decided(template, NAME, why, facts, ctx.caller.tier)
+        return decided(template, NAME, why, facts, ctx.caller.tier, "task_type")
 
 
 def build(config: GatewayConfig, services: Services) -> TaskTypeRule:

@@ -1,5 +1,6 @@
 """The caller's tier picks a chain: `tiers.<tier>.routes[task type]`, then `complexity[...]`, then the
-tier's `default_route`; a tier with none of these defers to the task-type routes."""
+tier's `default_route`; a tier with none of these defers to the task-type routes. The complexity matches
+whenever the classifier was confident of it, whatever its confidence in the task type."""
 
 from __future__ import annotations
 
@@ -30,12 +31,12 @@ class TierRule:
         if tier is None:
             return None
         if facts.task_type is not None and (template := self._routes.get((tier, facts.task_type))):
-            return decided(template, NAME, f"tier {tier}, task_type {facts.task_type}", facts, tier)
+            return decided(template, NAME, f"tier {tier}, task_type {facts.task_type}", facts, tier, "task_type")
         if facts.complexity is not None and (template := self._complexity.get((tier, facts.complexity))):
             return decided(template, NAME, f"tier {tier}, complexity {facts.complexity} (score {facts.score:.2f})",
-                           facts, tier)
+                           facts, tier, "complexity")
         if (template := self._defaults.get(tier)) is not None:
-            return decided(template, NAME, f"tier {tier}: its default route", facts, tier)
+            return decided(template, NAME, f"tier {tier}: its default route", facts, tier, "default")
         return None
 
 
