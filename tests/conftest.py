@@ -79,6 +79,7 @@ def env(fakes: Fakes) -> dict[str, str]:
         "ANTHROPIC_BASE_URL": fakes.anthropic.url,
         "CO_API_URL": fakes.cohere.url,
         "VLLM_BASE_URL": f"{fakes.vllm.url}/v1",
+        "SWITCHBOARD_WORKERS": "1",  # a `switchboard serve` started with this env: one process, unless asked
         **KEYS,
     }
 
