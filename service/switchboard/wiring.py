@@ -48,6 +48,7 @@ from switchboard.resilience.breaker import Breakers, MemoryBreakers
 from switchboard.resilience.endpoints import EndpointBreakers
 from switchboard.resilience.redis_breakers import RedisBreakers
 from switchboard.resilience.retry import RetryPolicy
+from switchboard.routing.dial import StrongShareDial
 from switchboard.routing.router import Router
 from switchboard.routing.rules import Services
 from switchboard.secrets_manager import SecretKeys, secret_arns
@@ -112,6 +113,7 @@ class Runtime:
         self.endpoints = EndpointBreakers(self.breakers)
         self.holds = TargetHolds(self.redis)
         self.recent = RecentAttempts()
+        self.dial = StrongShareDial(self.redis)  # the cost-quality dial's shared window (a reload keeps it)
         register_secret(settings.admin_key)
         self.keys = build_key_store(self.redis, settings)
         self.auth = Authenticator(config, settings, self.keys)
@@ -163,7 +165,8 @@ class Runtime:
                classifier: Any, recorders: list[Any]) -> _Built:
         adapters, specs = adapters
         targets = Targets(config)
-        router = Router(config, Services(classifier=classifier))
+        self.dial.configure(config.routing.classifier.strong_share, config.routing.classifier.complex_threshold)
+        router = Router(config, Services(classifier=classifier, dial=self.dial))
         engine = Engine(adapters, self.breakers, RetryPolicy.from_config(config.retry), targets, self.session,
                         self.telemetry, config.default_max_tokens, config.timeouts.attempt_s, self.holds,
                         self.endpoints)
@@ -244,7 +247,7 @@ class Runtime:
                 self._secret_keys.refresh_forever(self.settings.secret_refresh_s, self._use_keys)))
         await self._start_embedded()
         self.endpoints.track([adapter.host for adapter in self.adapters.values()])  # the embedded model's too
-        for component in (self.keys, self.cache, self.holds, self.endpoints):
+        for component in (self.keys, self.cache, self.holds, self.endpoints, self.dial):
             start = getattr(component, "start", None)
             if start is not None:
                 await start()
@@ -279,7 +282,7 @@ class Runtime:
         for task in self._background:
             task.cancel()
         self._background.clear()
-        for component in (self.endpoints, self.holds, self.cache, self.keys):
+        for component in (self.dial, self.endpoints, self.holds, self.cache, self.keys):
             stop = getattr(component, "close", None)
             if stop is not None:
                 await stop()

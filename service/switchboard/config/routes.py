@@ -47,6 +47,9 @@ class ClassifierConfig(Strict):
     # complexity confidence (0.5 at the threshold, 1 far from it) below it: the complexity is not used either
     min_complexity_confidence: Annotated[float, Field(ge=0.5, le=1)] = 0.6
     complex_threshold: Annotated[float, Field(ge=0, le=1)] = 0.5  # a score at or above it is `complex`
+    # The cost-quality dial: the share of classified requests to label complex (the strong chains). Set, the
+    # threshold follows the (1 - share) quantile of recent scores instead of `complex_threshold`.
+    strong_share: Annotated[float, Field(ge=0, le=1)] | None = None
     model: str | None = None  # a classifier artifact; the shipped one by default
 
 

@@ -59,6 +59,7 @@ class Facts:
     confidence: float | None = None  # the classifier's confidence in its task type
     complexity_confidence: float | None = None  # ... and in its complexity label
     classifier_ms: float | None = None
+    threshold: float | None = None  # the complexity threshold the classifier used (the dial's, when it is on)
     unsure: bool = False  # the task-type confidence was below the configured minimum
     complexity_unsure: bool = False  # the complexity confidence was below its minimum
     notes: list[str] = field(default_factory=list)

@@ -49,6 +49,7 @@ class Decision(BaseModel):
     score: float | None = None  # complexity score, 0-1
     confidence: float | None = None  # the classifier's confidence in its task type
     complexity_confidence: float | None = None  # ... and in its complexity label (0.5 at the threshold, 1 sure)
+    threshold: float | None = None  # the complexity threshold in use (the strong-share dial's, when on)
     classifier_ms: float | None = None
     tier: str | None = None
     # What the deciding rule matched on: "model" (pinned), "pipeline_step", "task_type", "complexity" or

@@ -36,7 +36,8 @@ def decided(template: Plan, rule: str, why: str, facts: Facts, tier: str | None 
     rule matched on."""
     decision = Decision(rule=rule, task_type=facts.task_type, complexity=facts.complexity,  # type: ignore[arg-type]
                         score=facts.score, confidence=facts.confidence,
-                        complexity_confidence=facts.complexity_confidence, classifier_ms=facts.classifier_ms,
+                        complexity_confidence=facts.complexity_confidence, threshold=facts.threshold,
+                        classifier_ms=facts.classifier_ms,
                         tier=tier, signal=signal)
     notes = "".join(f" ({note})" for note in facts.notes)
     return replace(template, reason=f"{why}{notes}: {template.chain}", decision=decision)

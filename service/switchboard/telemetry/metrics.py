@@ -56,6 +56,9 @@ HEDGES = Counter("switchboard_hedges", "Hedged attempts started, by the provider
 BREAKER_STATE = Gauge("switchboard_breaker_state", "Circuit breaker per target: 0 closed, 1 half-open, 2 open.",
                       ["target"], multiprocess_mode="max")
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+COMPLEXITY_THRESHOLD = Gauge("switchboard_complexity_threshold", "The complexity threshold in use (the strong-share "
+                             "dial's, or the configured one): a score at or above it is complex.",
+                             multiprocess_mode="max")
 FEEDBACK = Counter("switchboard_feedback", "Feedback on answers, by kind (up, down, score) and tenant.",
                    ["kind", "tenant"])
 FEEDBACK_SCORE = Histogram("switchboard_feedback_score", "Feedback ratings, 0 to 1 (thumbs: 0 or 1).",

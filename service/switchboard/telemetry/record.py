@@ -120,6 +120,8 @@ class Telemetry:
             complexity=decision.complexity if decision else None,
             score=decision.score if decision else None,
             confidence=decision.confidence if decision else None,
+            complexity_confidence=decision.complexity_confidence if decision else None,
+            threshold=decision.threshold if decision else None,
             classifier_ms=decision.classifier_ms if decision else None,
             tier=ctx.caller.tier,
             tenant=tenant,

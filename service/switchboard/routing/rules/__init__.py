@@ -28,6 +28,7 @@ class Services:
     """What rules may use beyond the config."""
 
     classifier: Any = None  # routing.classifier.Classifier, when one is loaded
+    dial: Any = None  # routing.dial.StrongShareDial (the strong-share dial's threshold)
 
 
 def load(name: str, config: GatewayConfig, services: Services) -> Rule:

@@ -4,7 +4,10 @@ It never chooses a chain itself: it adds task type, complexity, score and both c
 later rules match on. Each signal stands on its own: below `routing.classifier.min_confidence` the task type
 is left out, below `min_complexity_confidence` the complexity is; the tier rule still matches a confident
 complexity when the task type is unsure, and a request unsure of both takes its tier's default chain (or the
-global default), the reason saying why."""
+global default), the reason saying why.
+
+With the strong-share dial on (`routing.classifier.strong_share`), the threshold is the dial's and every
+classified request gets its complexity label: the dial decides the share, so no label is held back as unsure."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from switchboard.config import GatewayConfig
 from switchboard.core.context import RequestContext
 from switchboard.core.plan import Facts, Plan
 from switchboard.core.request import Request
+from switchboard.routing.dial import StrongShareDial
 from switchboard.routing.rules import Services
 
 NAME = "classify"
@@ -22,8 +26,9 @@ NAME = "classify"
 class ClassifyRule:
     name = NAME
 
-    def __init__(self, config: GatewayConfig, classifier: object | None) -> None:
+    def __init__(self, config: GatewayConfig, classifier: object | None, dial: StrongShareDial | None) -> None:
         settings = config.routing.classifier
+        self._dial = dial if dial is not None and settings.strong_share is not None else None
         self._classifier = classifier if settings.enabled else None
         self._min_confidence = settings.min_confidence
         self._min_complexity_confidence = settings.min_complexity_confidence
@@ -37,12 +42,17 @@ class ClassifyRule:
         if not text:
             return None
         started = time.perf_counter()
-        result = self._classifier.classify(text, self._threshold)  # type: ignore[attr-defined]
+        dial = self._dial
+        threshold = dial.threshold if dial is not None else self._threshold
+        result = self._classifier.classify(text, threshold)  # type: ignore[attr-defined]
         facts.classifier_ms = round((time.perf_counter() - started) * 1000, 3)
+        facts.threshold = round(threshold, 4)
+        if dial is not None:
+            dial.observe(result.score)
         facts.confidence = round(result.confidence, 4)
         facts.score = round(result.score, 4)
         facts.complexity_confidence = round(result.complexity_confidence, 4)
-        if result.complexity_confidence < self._min_complexity_confidence:
+        if dial is None and result.complexity_confidence < self._min_complexity_confidence:
             facts.complexity_unsure = True
             facts.notes.append(f"complexity unsure: confidence {result.complexity_confidence:.2f} < "
                                f"{self._min_complexity_confidence:.2f}")
@@ -57,4 +67,4 @@ class ClassifyRule:
 
 
 def build(config: GatewayConfig, services: Services) -> ClassifyRule:
-    return ClassifyRule(config, services.classifier)
+    return ClassifyRule(config, services.classifier, services.dial)
