@@ -49,7 +49,8 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 	@test -x bench/.node/node_modules/.bin/autocannon || npm install --silent --prefix bench/.node autocannon@8
-	$(BIN)/python bench/overhead.py --auth --tools --cache
+	@test -x $(BIN)/granian || $(BIN)/uv pip install -q --python $(BIN)/python granian==2.8.7  # the shared method's upstream
+	$(BIN)/python bench/overhead.py --auth --tools --cache --workers
 	$(BIN)/python bench/ttft.py
 	$(BIN)/python bench/telemetry.py
 	$(BIN)/python bench/cache.py

@@ -64,14 +64,42 @@ class Processes:
         self.start(1, PYTHON, str(ROOT / "bench" / "upstream.py"), str(port), str(delay_ms), str(words))
         wait_ready(f"http://127.0.0.1:{port}/health")
 
+    def sse_upstream(self, port: int, delay_ms: float = 0) -> None:
+        """The shared method's upstream (bench/sse_upstream.py under granian, one thread, uvloop): a fixed answer,
+        or for `"stream": true` all of its SSE events in one write after the delay."""
+        granian = shutil.which("granian", path=str(Path(PYTHON).parent)) or shutil.which("granian")
+        if granian is None:
+            sys.exit("granian is needed for the shared method's upstream (make bench installs it)")
+        env = {**os.environ, "UPSTREAM_DELAY_MS": str(delay_ms)}
+        process = subprocess.Popen(
+            ["taskset", "-c", "1", granian, "--interface", "rsgi", "sse_upstream:rsgi_app", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", "1", "--runtime-threads", "1", "--runtime-mode", "st", "--loop",
+             "uvloop", "--no-access-log"], cwd=ROOT / "bench", env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        self.started.append(process)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions",
+                                                              data=b"{}"), timeout=1)
+                return
+            except Exception:
+                time.sleep(0.1)
+        raise RuntimeError("the SSE upstream did not come up")
+
     def gateway(self, port: int, env: dict[str, str], config: dict[str, Any] | None = None,
-                headers: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        args = [PYTHON, "-m", "switchboard", "serve", "--port", str(port)]
+                headers: dict[str, str] | None = None, workers: int = 1,
+                cpu: int | None = 0) -> subprocess.Popen[bytes]:
+        args = [PYTHON, "-m", "switchboard", "serve", "--port", str(port), "--workers", str(workers)]
         if config is not None:
             path = Path(tempfile.mkstemp(suffix=".yaml")[1])
             path.write_text(json.dumps(config))
             args += ["--config", str(path)]
-        process = self.start(0, *args, env=env)  # the request log line is part of the cost; its sink is not
+        if cpu is None:  # every core (several workers)
+            process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.started.append(process)
+        else:
+            process = self.start(cpu, *args, env=env)  # the request log line is part of the cost; its sink is not
         wait_ready(f"http://127.0.0.1:{port}/readyz", headers=headers)
         return process
 
@@ -93,7 +121,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wrk(url: str, body: dict[str, Any], connections: int, duration: int,
-        headers: dict[str, str] | None = None) -> dict[str, float]:
+        headers: dict[str, str] | None = None, unpinned: bool = False) -> dict[str, float]:
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk (make bench does it)")
     with tempfile.TemporaryDirectory() as folder:
@@ -103,7 +131,7 @@ def wrk(url: str, body: dict[str, Any], connections: int, duration: int,
         lines += [f'wrk.headers["{k}"] = {json.dumps(v)}' for k, v in (headers or {}).items()]
         script.write_text("\n".join(lines) + "\n")
         out = subprocess.run(
-            ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
+            [*([] if unpinned else ["taskset", "-c", "1"]), "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
              str(script), url], capture_output=True, text=True, check=True).stdout
     percentiles = {int(p): float(v) * UNITS[u]
                    for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
@@ -118,10 +146,10 @@ def wrk(url: str, body: dict[str, Any], connections: int, duration: int,
 
 
 def measured(pid: int | None, url: str, body: dict[str, Any], connections: int, duration: int,
-             headers: dict[str, str] | None = None) -> dict[str, float]:
+             headers: dict[str, str] | None = None, unpinned: bool = False) -> dict[str, float]:
     """A wrk run, with the CPU time per request of process `pid` over it."""
     before = cpu_seconds(pid) if pid else 0.0
-    run = wrk(url, body, connections, duration, headers)
+    run = wrk(url, body, connections, duration, headers, unpinned)
     if pid:
         run["cpu_ms_per_request"] = (cpu_seconds(pid) - before) * 1000 / max(run["requests"], 1)
     return run

@@ -40,6 +40,8 @@ LONG_RUNNING = {  # command -> the start line the walk waits for, and for how lo
     "switchboard worker": ("switchboard: worker ready", 120),
 }
 SERVERS = ("make run", "switchboard serve")
+# Commands the walk does not run, each with why: `make test` is what runs the walk itself.
+NOT_WALKED = {"make test": "the walk runs inside make test"}
 MAX_SKIPS = 2
 WALK_TIMEOUT_S = 900
 
@@ -135,6 +137,9 @@ def script(blocks: list[list[str]]) -> str:
         if any(long_running(command) in SERVERS for command in bare):
             parts.append("walk_stop")  # the reader stopped the last block's servers before this one
         for command, plain in zip(commands, bare, strict=True):
+            if plain in NOT_WALKED:
+                parts.append(f"echo {shlex.quote('walk: not running ' + plain + ': ' + NOT_WALKED[plain])} >&2")
+                continue
             parts.append(f"echo {shlex.quote('+ ' + command)} >&2")
             name = long_running(plain)
             if name is None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 import re
-import secrets
 
 SHAPE = re.compile(r"^[0-9a-f]{24}$")
 _ANONYMOUS_KEY = b"switchboard request ids without an admin key"
@@ -26,8 +26,8 @@ class RequestIds:
         return hashlib.blake2b(f"{random}|{tenant or ''}".encode(), key=self._key, digest_size=4).hexdigest()
 
     def new(self, tenant: str | None) -> str:
-        random = secrets.token_hex(8)
-        return random + self._tag(random, tenant)
+        unique = f"{random.getrandbits(64):016x}"  # unique, not secret: the tag is what cannot be forged
+        return unique + self._tag(unique, tenant)
 
     def owned(self, request_id: str, tenant: str | None) -> bool:
         """Whether `request_id` (bare, or as a response id: `sb-...`, `chatcmpl-...`, `msg_...`) is one we gave

@@ -277,7 +277,7 @@ def report(records: list[dict[str, Any]], feedback: list[dict[str, Any]], config
     if bucket_s is None:
         stamps = [_epoch(r) for r in records]
         span = (max(stamps) - min(stamps)) if stamps else 0
-        bucket_s = 60 if span <= 6 * 3600 else 3600
+        bucket_s = 10 if span <= 600 else 60 if span <= 6 * 3600 else 3600
     share = whole["strong_share"]
     saved = whole["saved_by_routing_usd"]
     summary = (f"{whole['answered']} answered requests cost ${whole['actual_usd']:.6f}. On {pricer.baseline} "

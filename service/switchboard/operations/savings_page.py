@@ -112,7 +112,7 @@ def _clock(epoch: float) -> str:
 
 
 STYLE = """body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:12px 0}
-td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}
+td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right}.g{text-align:left}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart{margin:0;border:1px solid #eee;padding:8px}
 figcaption{font-weight:600;margin-bottom:4px}.legend{font-size:12px}.key{margin-right:12px}
 .key i{display:inline-block;width:10px;height:10px;margin-right:4px}.note{color:#666;font-size:12px}"""
@@ -144,9 +144,13 @@ def render(report: dict[str, Any]) -> str:
     by = report["by"]
     columns = [*by, "requests", "answered", "actual_usd", "baseline_usd", "saved_by_routing_usd",
                "saved_by_cache_usd", "failover_extra_usd", "hedge_extra_usd", "strong_share", "estimated"]
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(group.get(c)))}</td>" for c in columns) + "</tr>"
+    def cell(column: str, value: Any) -> str:
+        kind = ' class="g"' if column in by else ""
+        return f"<td{kind}>{html.escape(_cell(value))}</td>"
+
+    rows = "".join("<tr>" + "".join(cell(c, group.get(c)) for c in columns) + "</tr>"
                    for group in [*report["groups"], {**total, by[0]: "TOTAL"}])
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    head = "".join(f'<th{" class=g" if c in by else ""}>{html.escape(c)}</th>' for c in columns)
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Switchboard savings</title>'
             f"<style>{STYLE}</style></head><body><h1>What routing and the cache saved</h1>"
             f'<p>{html.escape(report["summary"])}</p>'
