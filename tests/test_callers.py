@@ -110,6 +110,7 @@ def test_the_admin_api_mints_lists_shows_and_revokes(serve, shared, fakes) -> No
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "tier"
 
 
+@pytest.mark.slow  # real time: waits, timers or deployments
 def test_expired_keys_are_refused(serve, shared) -> None:
     base = serve(environment=shared)
     key = mint(base, expires="1s")["key"]
@@ -147,6 +148,7 @@ def test_only_a_keyed_hash_is_stored_and_no_key_leaks(serve, shared, redis_url, 
         tracing.configure(env={})
 
 
+@pytest.mark.slow  # real time: waits, timers or deployments
 def test_revocation_reaches_another_replica_within_two_seconds(serve, shared, fakes) -> None:
     first, second = serve(environment=shared), serve(environment=shared)
     created = mint(first)

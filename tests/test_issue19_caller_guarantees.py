@@ -28,6 +28,8 @@ from tests.conftest import config_data, free_port, make_config, request_logs
 from tests.fakes import Reply
 from tests.test_pipelines import TOPIC, script_blog_post
 
+pytestmark = pytest.mark.slow  # real Redis, a real Celery worker, raw sockets, subprocesses
+
 ADMIN = "sb-admin-issue19-SECRET-0123456789abcdef"
 LONG = " ".join(f"word{i}" for i in range(200))  # a 200-word answer, streamed a word a chunk
 

@@ -21,6 +21,8 @@ from switchboard.pricing import cost_usd
 from tests.conftest import make_config
 from tests.fakes import Reply
 
+pytestmark = pytest.mark.slow  # a browser (headless Chromium)
+
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 HEDGED = {"routes": {"summarization": {"targets": ["cohere:command-a-03-2025", "anthropic:claude-haiku-4-5"],
                                        "hedge_after_s": 0.1}}}

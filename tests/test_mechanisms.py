@@ -22,6 +22,7 @@ from tests.fakes import Reply
 from tests.waiting import wait_until, wait_until_async
 
 
+@pytest.mark.slow  # real time: waits, timers or deployments
 def test_a_slow_but_healthy_primary_is_hedged_and_its_tail_cut(serve, fakes) -> None:
     config = make_config(timeouts={"first_token_s": 5}, routes={"creative_writing": {
         "targets": ["openai:gpt-5.4", "anthropic:claude-sonnet-4-6", "local:smollm2-135m-instruct"],
@@ -52,6 +53,7 @@ def test_a_hedge_is_not_started_when_the_primary_is_quick(serve, fakes) -> None:
     assert outcomes(body["route"]["attempts"]) == [("openai", "ok")] and fakes.anthropic.calls == 0
 
 
+@pytest.mark.slow  # real time: waits, timers or deployments
 def test_beyond_max_in_flight_requests_are_shed_at_once_with_retry_after(serve, fakes) -> None:
     fakes.openai.default = Reply(delay_s=1.0)
     base_url = serve(make_config(server={"max_in_flight": 2}))

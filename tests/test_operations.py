@@ -16,6 +16,8 @@ from switchboard.config import parse_config
 from tests.conftest import config_data, make_config, outcomes, request_logs
 from tests.fakes import Reply
 
+pytestmark = pytest.mark.slow  # two gateways on one Redis, real timings
+
 ADMIN = "sb-admin-test-SECRET-ops-0123456789abcdef"
 ADMIN_HEADERS = {"authorization": f"Bearer {ADMIN}"}
 CREATIVE = {"text": "hi", "task_type": "creative_writing"}  # openai:gpt-5.4 > anthropic:claude-sonnet-4-6 > local

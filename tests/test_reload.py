@@ -24,6 +24,8 @@ from tests.conftest import config_data, free_port, make_config
 from tests.fakes import Reply
 from tests.test_operations import ADMIN, ADMIN_HEADERS, until
 
+pytestmark = pytest.mark.slow  # gateway processes and signals
+
 CHAIN = ["openai:gpt-5.4", "anthropic:claude-sonnet-4-6", "local:smollm2-135m-instruct"]
 NEW_CHAIN = ["anthropic:claude-sonnet-4-6", "local:smollm2-135m-instruct"]
 

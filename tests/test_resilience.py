@@ -11,6 +11,7 @@ from tests.conftest import make_config, outcomes, request_logs
 from tests.fakes import Reply
 
 
+@pytest.mark.slow  # real time: waits, timers or deployments
 def test_429_with_retry_after_is_retried_after_at_least_that_long(gateway: httpx.Client, fakes) -> None:
     fakes.openai.push(Reply(status=429, headers={"retry-after": "1"}), Reply(text="second time lucky"))
     started = time.monotonic()

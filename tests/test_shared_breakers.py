@@ -24,6 +24,7 @@ def attempts_of(response) -> list[tuple[str, str]]:
     return outcomes([a.model_dump() for a in response.route.attempts])
 
 
+@pytest.mark.slow  # real time: waits, timers or deployments
 async def test_failures_on_one_replica_open_the_breaker_on_another(shared_env, fakes) -> None:
     fakes.openai.default = Reply(status=500)
     async with Switchboard(make_config(**CONFIG), shared_env) as a, Switchboard(make_config(**CONFIG), shared_env) as b:

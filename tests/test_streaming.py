@@ -61,6 +61,7 @@ def test_a_stream_is_start_deltas_end_and_costs_what_the_unstreamed_answer_costs
     ],
     ids=["cut", "stall", "malformed", "in-band-error"],
 )
+@pytest.mark.slow  # real time: waits, timers or deployments
 def test_before_the_first_token_a_failure_fails_over_invisibly(
     gateway: httpx.Client, fakes, protocol, fault, outcome, capsys
 ) -> None:
@@ -121,6 +122,7 @@ def test_a_stream_that_fails_everywhere_before_the_first_token_keeps_its_http_st
     assert b"all_targets_failed" in body
 
 
+@pytest.mark.slow  # real time: waits, timers or deployments
 def test_per_route_streaming_timeouts(serve, fakes) -> None:
     config = make_config(routes={"creative_writing": {
         "targets": ["openai:gpt-5.4", "anthropic:claude-sonnet-4-6", "local:smollm2-135m-instruct"],

@@ -315,7 +315,8 @@ class Runtime:
         return {row["target"]: row["state"] for row in await self.target_states()}
 
     async def scrape(self) -> None:
-        """Set the gauges read at scrape time (breakers, drains, Redis, jobs, budgets)."""
+        """Set the gauges read at scrape time (breakers, drains, Redis, jobs, budgets, the complexity threshold)."""
+        metrics.COMPLEXITY_THRESHOLD.set(self.dial.threshold)
         jobs = self.jobs
         await gauges.update(self.config, self.limits, self.adapters, self.breakers, self.endpoints, self.holds,
                             self.redis, QUEUE,

@@ -85,6 +85,7 @@ def test_the_hpa_scales_on_requests_in_flight_at_half_of_what_a_pod_sheds_at(
     assert any(m["metadata"]["name"] == "switchboard-router" for m in deployment.k8s("PodMonitor"))
 
 
+@pytest.mark.slow  # a deployment under Pulumi's mocks
 def test_a_stack_can_name_its_own_in_flight_target_and_job_length() -> None:
     deployment = deploy("dev", {"switchboard:routerTargetInFlight": 40, "switchboard:workerJobVisibilityS": 7200})
     (hpa,) = deployment.k8s("HorizontalPodAutoscaler")
@@ -162,6 +163,7 @@ def test_alertmanager_is_on_and_without_a_receiver_alerts_go_nowhere_but_show(de
     assert config["route"]["receiver"] == "null" and config["receivers"] == [{"name": "null"}]
 
 
+@pytest.mark.slow  # a deployment under Pulumi's mocks
 def test_the_stacks_receiver_gets_the_alerts_and_stays_secret() -> None:
     url = "https://hooks.slack.com/services/T000/B000/test-secret-webhook"
     deployment = deploy("dev", secrets={"switchboard:alertReceiver": url})
@@ -217,6 +219,7 @@ def test_switchboards_alert_rules_are_deployed_where_prometheus_selects_them(dep
                           for r in alerts)
 
 
+@pytest.mark.slow  # a deployment under Pulumi's mocks
 def test_runbook_links_follow_the_stacks_base_url() -> None:
     base = "https://runbooks.example.org/switchboard"
     deployment = deploy("dev", {"switchboard:runbookBaseUrl": base})

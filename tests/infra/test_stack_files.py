@@ -129,12 +129,14 @@ def test_a_placeholder_or_unusable_setting_stops_the_preview_naming_its_key(over
     assert mocks.resources == []
 
 
+@pytest.mark.slow  # real time: waits, timers or deployments
 def test_a_private_api_is_allowed_when_the_stack_says_so() -> None:
     deployment = deploy("dev", {"switchboard:apiAllowedCidrs": [], "switchboard:apiPrivateOnly": True})
     (cluster,) = deployment.of_type("aws:eks/cluster:Cluster")
     assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False
 
 
+@pytest.mark.slow  # real time: waits, timers or deployments
 def test_without_gpus_no_vllm_image_is_needed() -> None:
     deployment = deploy("dev", {"switchboard:gpuEnabled": False, "switchboard:vllmImage": None,
                                 "switchboard:defaultRoute": ["openai:gpt-5.4-mini"],

@@ -64,6 +64,7 @@ def test_the_images_the_program_names_are_the_pinned_ones() -> None:
     assert versions.version_tuple(versions.REDIS.version) >= (7, 4, 9)
 
 
+@pytest.mark.slow  # real time: waits, timers or deployments
 def test_a_vllm_image_at_the_minimum_is_accepted_and_below_it_is_not() -> None:
     digest = "1" * 63 + "2"
     deployment = deploy("dev", {"switchboard:vllmImage": f"vllm/vllm-openai:v{versions.VLLM_MINIMUM.version}"

@@ -7,7 +7,8 @@ The request path only appends a score to a local window and reads a float. Repli
 through Redis: every quarter second each pushes the scores it saw to one list (trimmed to the window) and takes
 the threshold of the whole list, so every replica steers towards the same share; without Redis (or while it is
 unreachable) each process steers on its own window. Until `MIN_SCORES` scores are in, the configured
-`complex_threshold` holds.
+`complex_threshold` holds. The threshold in use is a gauge set at scrape time
+(`switchboard_complexity_threshold`), in `/decide` and in the log line.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from switchboard.routing.calibrate import threshold_for_share
-from switchboard.telemetry import metrics
 
 KEY = "sb:route:scores"
 WINDOW = 1000  # the recent scores the quantile is taken over (every replica's together, with Redis)
@@ -46,7 +46,6 @@ class StrongShareDial:
         if share is None or changed:
             self.threshold = fallback if share is None or len(self._local) < MIN_SCORES else \
                 threshold_for_share(self._local, share)
-        metrics.COMPLEXITY_THRESHOLD.set(self.threshold)
 
     @property
     def on(self) -> bool:
@@ -66,7 +65,6 @@ class StrongShareDial:
     def _retake(self, scores: deque[float] | list[float]) -> None:
         if self.share is not None and len(scores) >= MIN_SCORES:
             self.threshold = threshold_for_share(scores, self.share)
-            metrics.COMPLEXITY_THRESHOLD.set(self.threshold)
 
     async def start(self) -> None:
         if self._redis is not None and self._task is None:
