@@ -65,7 +65,8 @@ soak: $(STAMP)
 # Re-pin after changing pyproject.toml: the development lock, and the service image's runtime lock.
 lock: | $(BIN)/uv
 	$(BIN)/uv pip compile -q pyproject.toml --extra local --extra dev --extra infra --python-version 3.11 -o requirements.lock
-	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 -o service/requirements.lock
+	# The runtime lock pins the versions the development lock (what the tests run on) pins: one set of versions.
+	$(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 -c requirements.lock -o service/requirements.lock
 
 clean:
 	rm -rf $(VENV)
