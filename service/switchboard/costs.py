@@ -8,9 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import orjson
-
-from switchboard.operations.logfiles import TIME_FORMS, is_record, parse_time
+from switchboard.operations.logfiles import TIME_FORMS, is_record, objects, parse_time
 
 __all__ = ["GROUPS", "TIME_FORMS", "Row", "Summary", "is_record", "parse_time", "render", "summarize", "total"]
 
@@ -44,15 +42,14 @@ def summarize(
 ) -> Summary:
     rows: dict[tuple[str, ...], Row] = {}
     summary = Summary([])
-    for line in lines:
-        summary.lines += 1
-        if not line.startswith("{"):
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if not isinstance(record, dict) or record.get("event") != "request":
+
+    def counted() -> Iterable[str]:
+        for line in lines:
+            summary.lines += 1
+            yield line
+
+    for record in objects(counted()):
+        if record.get("event") != "request":
             continue
         if not is_record(record):
             summary.rejected += 1

@@ -199,19 +199,24 @@ def refused(code: str, scope: Scope, retry_s: float, tokens: int = 0, cost_usd: 
 
 
 def _limit_headers(scope: Scope, retry_s: float, code: str = "") -> dict[str, str]:
-    """OpenAI's `x-ratelimit-*` headers on a refusal too, so clients back off the way they know."""
+    """OpenAI's `x-ratelimit-*` headers on a refusal too, so clients back off the way they know: the exhausted
+    limit's at 0 and its reset, the other's limit alone."""
+    requests = (0, retry_s) if code == "rate_limited" else (None, None)
+    tokens = (0, retry_s) if code == "rate_limited_tokens" else (None, None)
+    return ratelimit_headers(scope.limits, *requests, *tokens)
+
+
+def ratelimit_headers(limits: Limits, remaining_requests: float | None, reset_requests_s: float | None,
+                      remaining_tokens: float | None, reset_tokens_s: float | None) -> dict[str, str]:
+    """The `x-ratelimit-*` headers of the limits set: each limit, and its remaining count and reset when known."""
     headers: dict[str, str] = {}
-    limits = scope.limits
-    if limits.rpm:
-        headers["x-ratelimit-limit-requests"] = str(limits.rpm)
-        if code == "rate_limited":
-            headers["x-ratelimit-remaining-requests"] = "0"
-            headers["x-ratelimit-reset-requests"] = duration(retry_s)
-    if limits.tpm:
-        headers["x-ratelimit-limit-tokens"] = str(limits.tpm)
-        if code == "rate_limited_tokens":
-            headers["x-ratelimit-remaining-tokens"] = "0"
-            headers["x-ratelimit-reset-tokens"] = duration(retry_s)
+    for kind, limit, remaining, reset in (("requests", limits.rpm, remaining_requests, reset_requests_s),
+                                          ("tokens", limits.tpm, remaining_tokens, reset_tokens_s)):
+        if limit:
+            headers[f"x-ratelimit-limit-{kind}"] = str(limit)
+            if remaining is not None and reset is not None:
+                headers[f"x-ratelimit-remaining-{kind}"] = str(max(int(remaining), 0))
+                headers[f"x-ratelimit-reset-{kind}"] = duration(reset)
     return headers
 
 
@@ -247,15 +252,8 @@ class _Limiter:
     @staticmethod
     def headers(ctx: RequestContext, scope: Scope, remaining_requests: float, reset_requests_s: float,
                 remaining_tokens: float, reset_tokens_s: float) -> None:
-        limits = scope.limits
-        if limits.rpm:
-            ctx.headers["x-ratelimit-limit-requests"] = str(limits.rpm)
-            ctx.headers["x-ratelimit-remaining-requests"] = str(max(int(remaining_requests), 0))
-            ctx.headers["x-ratelimit-reset-requests"] = duration(reset_requests_s)
-        if limits.tpm:
-            ctx.headers["x-ratelimit-limit-tokens"] = str(limits.tpm)
-            ctx.headers["x-ratelimit-remaining-tokens"] = str(max(int(remaining_tokens), 0))
-            ctx.headers["x-ratelimit-reset-tokens"] = duration(reset_tokens_s)
+        ctx.headers.update(ratelimit_headers(scope.limits, remaining_requests, reset_requests_s, remaining_tokens,
+                                             reset_tokens_s))
 
     def held(self, ctx: RequestContext, tokens: int, cost_usd: float) -> Reservation | None:
         """A reservation made earlier (by another process: a queued job's), to settle or give back now."""

@@ -3,13 +3,13 @@ and the cache saved against a baseline target (`operations/savings.py`)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from switchboard.cli.app import ConfigOption, app, fail, load
+from switchboard.cli.logs import log_names, log_window, opened_logs
 
 
 @app.command()
@@ -35,7 +35,6 @@ def costs(
 ) -> None:
     """Requests, tokens and cost per provider, model, route and tenant, from the request log."""
     from switchboard import costs as report
-    from switchboard.operations.logfiles import open_log
 
     groups = tuple(g.strip() for g in (by or ("tenant,route" if savings else "provider,model,route,tenant")).split(",")
                    if g.strip())
@@ -46,22 +45,11 @@ def costs(
         raise fail("--baseline, --json and --html go with --savings")
     if as_json and as_csv:
         raise fail("--json or --csv, not both")
-    try:
-        window = [report.parse_time(t) if t else None for t in (since, until)]
-    except ValueError as error:
-        raise fail(f"--since/--until: {error}") from None
-    if not log_files:
-        if sys.stdin.isatty():
-            raise fail("costs: give the request log: `switchboard costs requests.log`, or pipe it: "
-                       "`switchboard serve | tee requests.log` ... `switchboard costs - < requests.log`")
-        log_files = ["-"]
-    lines: list[str] = []
-    for name in log_files:
-        try:
-            with open_log(name) as stream:
-                lines.extend(stream)
-        except OSError as error:
-            raise fail(f"costs: cannot read {name}: {error.strerror or error}") from None
+    window = log_window(since, until)
+    log_files = log_names(log_files, "costs", "give the request log: `switchboard costs requests.log`, or pipe it: "
+                          "`switchboard serve | tee requests.log` ... `switchboard costs - < requests.log`")
+    with opened_logs(log_files, "costs") as stream:
+        lines = list(stream)
     shown = ", ".join(log_files)
     if not savings:
         summary = report.summarize(lines, groups, window[0], window[1])
@@ -79,25 +67,17 @@ def costs(
     _savings(lines, shown, groups, window, baseline, as_json, as_csv, html_file, load(config))
 
 
-def _savings(lines: list[str], shown: str, groups: tuple[str, ...], window: list[Any], baseline: str | None,
+def _savings(lines: list[str], shown: str, groups: tuple[str, ...], window: tuple[Any, Any], baseline: str | None,
              as_json: bool, as_csv: bool, html_file: Path | None, config: Any) -> None:
     import orjson
 
     from switchboard.operations import savings_page
     from switchboard.operations.feedback import is_feedback
-    from switchboard.operations.logfiles import is_record, record_time
+    from switchboard.operations.logfiles import is_record, objects, record_time
     from switchboard.operations.savings import report, table
 
     requests, feedback = [], []
-    for line in lines:
-        if not line.startswith("{"):
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if not isinstance(record, dict):
-            continue
+    for record in objects(lines):
         if is_record(record):
             at = record_time(record)
             if (window[0] is None or at >= window[0]) and (window[1] is None or at < window[1]):

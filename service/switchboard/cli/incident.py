@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
 from switchboard.cli.app import ConfigOption, app, fail, load
+from switchboard.cli.logs import log_names, log_window, opened_logs
 
 
 @app.command()
@@ -27,25 +27,17 @@ def incident(
     When errors began and ended per provider and target (minute buckets by outcome), breakers, failovers and
     where traffic went, deadline misses, tenants and requests affected, the extra cost of failing over (at the
     config's prices), and the drains, restores and reloads, on one timeline."""
-    import itertools
-
     import orjson
 
     from switchboard.operations import incident as analysis
     from switchboard.operations.incident_render import render_markdown, render_text
-    from switchboard.operations.logfiles import open_log, parse_time, records
+    from switchboard.operations.logfiles import records
 
     if as_json and markdown:
         raise fail("incident: choose --json or --markdown, not both")
-    try:
-        window = [parse_time(t) if t else None for t in (since, until)]
-    except ValueError as error:
-        raise fail(f"--since/--until: {error}") from None
-    if not logs:
-        if sys.stdin.isatty():
-            raise fail("incident: give the gateways' logs: `switchboard incident gw-1.log gw-2.log.gz`, or pipe "
-                       "them: `kubectl logs ... | switchboard incident -`")
-        logs = ["-"]
+    window = log_window(since, until)
+    logs = log_names(logs, "incident", "give the gateways' logs: `switchboard incident gw-1.log gw-2.log.gz`, or "
+                     "pipe them: `kubectl logs ... | switchboard incident -`")
     loaded = load(config)
 
     def price(provider: str, model: str) -> object:
@@ -53,20 +45,8 @@ def incident(
             return loaded.price(provider, model)
         return None
 
-    streams = []
-    for path in logs:
-        try:
-            streams.append(open_log(path))
-        except OSError as error:
-            raise fail(f"incident: cannot read {path}: {error.strerror}") from None
-    try:
-        found = analysis.analyse(records(itertools.chain.from_iterable(streams)), price,  # type: ignore[arg-type]
-                                 window[0], window[1])
-    except (OSError, EOFError) as error:  # a truncated gzip, say
-        raise fail(f"incident: cannot read the logs: {error}") from None
-    finally:
-        for stream in streams:
-            stream.close()
+    with opened_logs(logs, "incident") as stream:
+        found = analysis.analyse(records(stream), price, window[0], window[1])  # type: ignore[arg-type]
     if not found.records:
         typer.echo("switchboard: incident: no request or operation records in the logs (lines with \"record\": "
                    "\"request\" or \"operation\" written by switchboard serve or worker)", err=True)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from switchboard.cli.app import PLAIN, app, fail
+from switchboard.cli.logs import opened_logs
 
 router_app = typer.Typer(no_args_is_help=True, **PLAIN, help="The routing decision: calibrate the complexity "
                          "threshold from the request log.")
@@ -25,31 +26,20 @@ def calibrate(
     the strong chains (their scores' (1 - share) quantile)."""
     import orjson
 
-    from switchboard.operations.logfiles import is_record, open_log
+    from switchboard.operations.logfiles import is_record, objects
     from switchboard.routing.calibrate import threshold_for_share
 
     scores: list[float] = []
-    read = records = 0
-    for name in log_files:
-        try:
-            with open_log(name) as stream:
-                for line in stream:
-                    read += 1
-                    if not line.startswith("{"):
-                        continue
-                    try:
-                        record = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        continue
-                    if isinstance(record, dict) and is_record(record):
-                        records += 1
-                        if isinstance(record.get("score"), int | float):
-                            scores.append(float(record["score"]))
-        except OSError as error:
-            raise fail(f"router calibrate: cannot read {name}: {error.strerror or error}") from None
+    records = 0
+    with opened_logs(log_files, "router calibrate") as stream:
+        for record in objects(stream):
+            if is_record(record):
+                records += 1
+                if isinstance(record.get("score"), int | float):
+                    scores.append(float(record["score"]))
     if not scores:
         raise fail(f"router calibrate: no classified requests (request records with a complexity score) among "
-                   f"{read} lines ({records} request records)", 1)
+                   f"{records} request records", 1)
     threshold = threshold_for_share(scores, strong_share)
     strong = sum(score >= threshold for score in scores)
     if as_json:

@@ -62,8 +62,9 @@ def open_log(path: str) -> TextIO:
     return io.TextIOWrapper(buffered, encoding="utf-8", errors="replace")
 
 
-def records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """The request and operation records among `lines` (checksums verified), in file order."""
+def objects(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The JSON objects among `lines` (other lines, text or broken JSON, skipped), in file order; the readers
+    below then keep the records whose checksums hold."""
     for line in lines:
         if not line.startswith("{"):
             continue
@@ -71,5 +72,12 @@ def records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        if isinstance(record, dict) and (is_record(record) or is_operation(record)):
+        if isinstance(record, dict):
+            yield record
+
+
+def records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The request and operation records among `lines` (checksums verified), in file order."""
+    for record in objects(lines):
+        if is_record(record) or is_operation(record):
             yield record

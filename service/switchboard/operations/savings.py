@@ -28,6 +28,7 @@ from typing import Any
 
 from switchboard.config import GatewayConfig
 from switchboard.core.response import Usage
+from switchboard.operations.logfiles import record_time
 from switchboard.pricing import ModelPrice, cost_usd
 
 GROUPS = ("provider", "model", "route", "tenant", "tier", "task_type", "front_door")
@@ -253,9 +254,7 @@ def dial_curve(records: list[dict[str, Any]], pricer: Pricer, ratings: dict[str,
 
 
 def _epoch(record: dict[str, Any]) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00")).timestamp()
+    return record_time(record).timestamp()
 
 
 # -- the report ------------------------------------------------------------------------------------------------
